@@ -1,0 +1,51 @@
+# Two entry points that set everything up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Main job settings (override on the command line: make run PROFILE=ballistic TRACKS=500).
+PROFILE ?= challenge
+TRACKS ?= 100
+SEED ?= 42
+DATA_DIR ?= data
+
+.PHONY: run test lint format bench clean install
+
+install: $(STAMP)
+
+# Re-install when the project's dependencies change.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[train,dev]"
+	touch $@
+
+run: $(STAMP)
+	@if [ -f $(DATA_DIR)/train.csv ] && [ -f $(DATA_DIR)/test.csv ]; then \
+		echo "Using existing data in $(DATA_DIR)/ (delete it to simulate again)"; \
+	else \
+		$(VENV)/bin/missile-classifier simulate --profile $(PROFILE) --tracks $(TRACKS) \
+			--seed $(SEED) --output-dir $(DATA_DIR); \
+	fi
+	$(VENV)/bin/missile-classifier validate --labeled $(DATA_DIR)/train.csv $(DATA_DIR)/test.csv
+	@echo "Data ready in $(DATA_DIR)/. Training and serving are not implemented yet (issues 3 and 4): stopping here."
+
+test: $(STAMP)
+	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP)
+	$(PY) benchmarks/simulate_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

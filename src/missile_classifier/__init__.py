@@ -1,0 +1,23 @@
+"""Reentry-phase classification of missile tracks.
+
+The seed's classes are offered lazily (PEP 562 module ``__getattr__``) so that importing the
+package, as the service does, never imports torch or pandas.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it; filled in as the pipeline stages land.
+_LAZY: dict[str, str] = {}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

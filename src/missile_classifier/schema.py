@@ -1,0 +1,251 @@
+"""Track CSV schema: column names and the validation every file goes through.
+
+A track file is rejected with a :class:`SchemaError` that names the file, the column, the first
+offending line and how many rows are affected. Two problems are repaired instead, with a logged
+warning, because they lose no information: rows out of time order within a stream (sorted), and
+integral ids written as floats (``3.0``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+if TYPE_CHECKING:  # pandas is a training-side dependency; the service never loads CSVs.
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+TIMESTAMP: Final = "timestamp"
+TRACK_ID: Final = "track_id"
+SENSOR_ID: Final = "sensor_id"
+LATITUDE: Final = "latitude"
+LONGITUDE: Final = "longitude"
+ALTITUDE: Final = "altitude"
+INTENSITY: Final = "radiometric_intensity"
+LABEL: Final = "reentry_phase"
+
+#: Columns of an unlabeled file, in the order we write them.
+FEATURE_COLUMNS: Final = (TIMESTAMP, TRACK_ID, SENSOR_ID, LATITUDE, LONGITUDE, ALTITUDE, INTENSITY)
+#: Columns of a labeled file, in the order we write them.
+COLUMNS: Final = (*FEATURE_COLUMNS, LABEL)
+#: A stream is the rows of one (track_id, sensor_id); rows are unique per stream and timestamp.
+STREAM_KEY: Final = (TRACK_ID, SENSOR_ID)
+INTEGER_COLUMNS: Final = (TRACK_ID, SENSOR_ID)
+#: Columns that must be finite on every row. The intensity may be missing (empty cell / NaN):
+#: real sensors drop it, and the feature function fills it (documented there).
+REQUIRED_FINITE: Final = (TIMESTAMP, TRACK_ID, SENSOR_ID, LATITUDE, LONGITUDE, ALTITUDE)
+RANGES: Final = {LATITUDE: (-90.0, 90.0), LONGITUDE: (-180.0, 180.0)}
+
+#: Data starts on line 2 of a CSV file (line 1 is the header).
+_FIRST_DATA_LINE: Final = 2
+
+
+class SchemaError(ValueError):
+    """A track file breaks the schema; the message says where and how often."""
+
+    def __init__(
+        self,
+        source: str,
+        problem: str,
+        *,
+        column: str | None = None,
+        line: int | None = None,
+        count: int = 0,
+        value: object = None,
+    ) -> None:
+        self.source, self.column, self.line, self.count, self.value = (
+            source,
+            column,
+            line,
+            count,
+            value,
+        )
+        where = f"column {column!r}: " if column else ""
+        detail = ""
+        if count:
+            detail = f" ({count} row{'s' if count != 1 else ''}"
+            if line is not None:
+                detail += f"; first at line {line}"
+                if value is not None:
+                    detail += f", value {value!r}"
+            detail += ")"
+        super().__init__(f"{source}: {where}{problem}{detail}")
+
+
+@dataclass
+class ValidationReport:
+    """What validation found and repaired in one file."""
+
+    source: str
+    rows: int
+    labeled: bool
+    streams: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds, so messages read ``1.5``, not ``np.float64``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _reject(
+    df: pd.DataFrame, mask: np.ndarray, source: str, column: str, problem: str, line_offset: int
+) -> None:
+    """Raise a :class:`SchemaError` for the rows flagged in ``mask`` (if any)."""
+    if not mask.any():
+        return
+    first = int(np.flatnonzero(mask)[0])
+    raise SchemaError(
+        source,
+        problem,
+        column=column,
+        line=first + line_offset,
+        count=int(mask.sum()),
+        value=_plain(df[column].iloc[first]),
+    )
+
+
+def _coerce_numeric(df: pd.DataFrame, source: str, line_offset: int) -> None:
+    """Turn every schema column into float64 in place, rejecting text that is not a number."""
+    import pandas as pd
+
+    for column in (c for c in COLUMNS if c in df.columns):
+        raw = df[column]
+        if pd.api.types.is_bool_dtype(raw) or not (
+            pd.api.types.is_numeric_dtype(raw)
+            or raw.dtype == object
+            or pd.api.types.is_string_dtype(raw)
+        ):
+            raise SchemaError(source, f"has type {raw.dtype}, expected numbers", column=column)
+        numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+        _reject(
+            df,
+            (numbers.isna() & raw.notna()).to_numpy(),
+            source,
+            column,
+            "is not a number",
+            line_offset,
+        )
+        df[column] = numbers
+
+
+def validate_frame(
+    df: pd.DataFrame,
+    source: str = "<data>",
+    *,
+    require_labels: bool = False,
+    line_offset: int = _FIRST_DATA_LINE,
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """Check a frame of track rows against the schema and return it in canonical form.
+
+    Canonical form: schema columns as float64 except the ids (int64) and the label (int64),
+    extra columns kept unchanged, rows sorted by (track_id, sensor_id, timestamp) with the
+    original order kept where it was already sorted (stable sort).
+
+    Args:
+        df: Rows as read from a CSV file (or built in code).
+        source: Name used in messages, usually the file path.
+        require_labels: Reject a frame without the ``reentry_phase`` column (training data).
+        line_offset: File line of the frame's first row, so messages point into the file.
+
+    Returns:
+        The canonical frame and a report of what was found and repaired.
+
+    Raises:
+        SchemaError: On a missing column, non-numeric value, missing or infinite coordinate,
+            out-of-range latitude/longitude, non-integral id, label other than 0/1, or duplicate
+            (track_id, sensor_id, timestamp) rows.
+    """
+    wanted = COLUMNS if require_labels else FEATURE_COLUMNS
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise SchemaError(source, f"missing column(s) {', '.join(missing)}", column=missing[0])
+    df = df.reset_index(drop=True).copy()
+    report = ValidationReport(source, len(df), LABEL in df.columns, 0)
+    _coerce_numeric(df, source, line_offset)
+
+    for column in REQUIRED_FINITE:
+        values = df[column].to_numpy()
+        _reject(df, np.isnan(values), source, column, "has missing values", line_offset)
+        _reject(df, np.isinf(values), source, column, "has infinite values", line_offset)
+    intensity = df[INTENSITY].to_numpy()
+    _reject(df, np.isinf(intensity), source, INTENSITY, "has infinite values", line_offset)
+    for column, (low, high) in RANGES.items():
+        values = df[column].to_numpy()
+        _reject(
+            df,
+            (values < low) | (values > high),
+            source,
+            column,
+            f"is outside [{low:g}, {high:g}]",
+            line_offset,
+        )
+    for column in INTEGER_COLUMNS:
+        values = df[column].to_numpy()
+        _reject(df, values != np.round(values), source, column, "is not an integer", line_offset)
+        df[column] = values.astype("int64")
+    if report.labeled:
+        labels = df[LABEL].to_numpy()
+        _reject(df, np.isnan(labels), source, LABEL, "has missing values", line_offset)
+        _reject(df, (labels != 0) & (labels != 1), source, LABEL, "is not 0 or 1", line_offset)
+        df[LABEL] = labels.astype("int64")
+
+    key = [TRACK_ID, SENSOR_ID, TIMESTAMP]
+    _reject(
+        df,
+        df.duplicated(key, keep="first").to_numpy(),
+        source,
+        TIMESTAMP,
+        "repeats a (track_id, sensor_id, timestamp) already seen",
+        line_offset,
+    )
+    order = np.lexsort(
+        (df[TIMESTAMP].to_numpy(), df[SENSOR_ID].to_numpy(), df[TRACK_ID].to_numpy())
+    )
+    if not np.array_equal(order, np.arange(len(df))):
+        moved = int((order != np.arange(len(df))).sum())
+        report.warnings.append(
+            f"{source}: {moved} rows were not in (track_id, sensor_id, timestamp) order; sorted"
+        )
+        df = df.iloc[order].reset_index(drop=True)
+    report.streams = int(df.groupby(list(STREAM_KEY), sort=False).ngroups) if len(df) else 0
+    for message in report.warnings:
+        log.warning(message)
+    return df, report
+
+
+def read_tracks(
+    path: str | Path, *, require_labels: bool = False
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """Read and validate one track CSV file.
+
+    Args:
+        path: CSV file with a header row holding at least the schema columns.
+        require_labels: Reject a file without ``reentry_phase`` (training and evaluation data).
+
+    Returns:
+        The canonical frame (see :func:`validate_frame`) and the validation report.
+
+    Raises:
+        SchemaError: If the file is missing, empty, not CSV or breaks the schema.
+    """
+    import pandas as pd
+
+    source = str(path)
+    try:
+        df = pd.read_csv(path, low_memory=False)
+    except FileNotFoundError:
+        raise SchemaError(source, "file not found") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise SchemaError(source, f"cannot be parsed as CSV: {exc}") from None
+    return validate_frame(df, source, require_labels=require_labels)
+
+
+def load_tracks(path: str | Path, *, require_labels: bool = False) -> pd.DataFrame:
+    """Read and validate one track CSV file; see :func:`read_tracks`."""
+    return read_tracks(path, require_labels=require_labels)[0]

@@ -1,0 +1,122 @@
+"""The command line, run as users run it: the installed console script in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from missile_classifier.schema import COLUMNS
+
+EXE = shutil.which("missile-classifier") or str(Path(sys.executable).parent / "missile-classifier")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EXE, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
+    )
+
+
+def test_simulate_writes_the_contract_files(tmp_path: Path) -> None:
+    out = tmp_path / "x"
+    result = run(
+        "simulate",
+        "--profile",
+        "challenge",
+        "--tracks",
+        "30",
+        "--seed",
+        "7",
+        "--output-dir",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "train.csv" in result.stdout
+    train, test = pd.read_csv(out / "train.csv"), pd.read_csv(out / "test.csv")
+    assert list(train.columns) == list(COLUMNS) == list(test.columns)
+    assert train["track_id"].nunique() == 27 and set(test["track_id"]) == {27, 28, 29}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["train"]["rows"] == len(train)
+    # Deterministic: the same command gives byte-identical files.
+    again = tmp_path / "y"
+    run("simulate", "--tracks", "30", "--seed", "7", "--output-dir", str(again), "-q")
+    assert (again / "train.csv").read_bytes() == (out / "train.csv").read_bytes()
+
+
+def test_underscore_flags_and_module_entry_point(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "missile_classifier",
+            "simulate",
+            "--tracks",
+            "4",
+            "--output_dir",
+            str(tmp_path),
+            "--test_fraction",
+            "0.5",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert pd.read_csv(tmp_path / "test.csv")["track_id"].nunique() == 2
+
+
+def test_simulate_keeps_files_it_did_not_write(tmp_path: Path) -> None:
+    (tmp_path / "train.csv").write_text("precious\n")
+    result = run("simulate", "--tracks", "3", "--output-dir", str(tmp_path))
+    assert result.returncode == 2 and "--overwrite" in result.stderr
+    assert (tmp_path / "train.csv").read_text() == "precious\n"
+    assert (
+        run(
+            "simulate", "--tracks", "3", "--output-dir", str(tmp_path), "--overwrite", "-q"
+        ).returncode
+        == 0
+    )
+    assert run("simulate", "--tracks", "3", "--output-dir", str(tmp_path), "-q").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("simulate", "--profile", "cruise"),
+        ("simulate", "--tracks", "0"),
+        ("simulate", "--test-fraction", "1.5"),
+        ("simulate", "--tracks", "many"),
+        ("nonsense",),
+    ],
+)
+def test_bad_arguments_are_usage_errors(args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Usage" in result.stderr or "Error" in result.stderr
+
+
+def test_validate_reports_good_and_bad_files(tmp_path: Path) -> None:
+    run("simulate", "--tracks", "3", "--output-dir", str(tmp_path), "-q")
+    ok = run("validate", "--labeled", str(tmp_path / "train.csv"), "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)[0]["streams"] == 2  # 3 tracks, one held out for test.csv
+    bad = tmp_path / "bad.csv"
+    frame = pd.read_csv(tmp_path / "train.csv")
+    frame.loc[4, "latitude"] = 123.0
+    frame.to_csv(bad, index=False)
+    result = run("validate", str(bad))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "latitude" in result.stderr and "line 6" in result.stderr
+
+
+def test_version_and_log_level() -> None:
+    assert run("--version").stdout.startswith("missile-classifier ")
+    result = run("--log-level", "LOUD", "simulate", "--help")
+    assert result.returncode == 2 and "log level" in result.stderr

@@ -1,0 +1,184 @@
+"""Schema validation: every kind of bad file is rejected with file, column, line and count."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from missile_classifier.schema import (
+    COLUMNS,
+    FEATURE_COLUMNS,
+    LABEL,
+    SchemaError,
+    load_tracks,
+    read_tracks,
+    validate_frame,
+)
+
+
+def _write(tmp_path: Path, frame: pd.DataFrame, name: str = "bad.csv") -> Path:
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_good_file_loads_in_canonical_form(good_csv: Path, challenge_frame: pd.DataFrame) -> None:
+    df, report = read_tracks(good_csv, require_labels=True)
+    assert list(df.columns) == list(COLUMNS)
+    assert report.rows == len(challenge_frame) and report.streams == 4 and report.labeled
+    assert report.warnings == []
+    assert df["track_id"].dtype == np.int64 and df[LABEL].dtype == np.int64
+    np.testing.assert_allclose(df["altitude"], challenge_frame["altitude"], atol=1e-4)
+
+
+def test_unlabeled_file_is_accepted_for_prediction(
+    tmp_path: Path, challenge_frame: pd.DataFrame
+) -> None:
+    path = _write(tmp_path, challenge_frame[list(FEATURE_COLUMNS)])
+    df, report = read_tracks(path)
+    assert not report.labeled and LABEL not in df.columns
+    with pytest.raises(SchemaError, match=r"bad\.csv: column 'reentry_phase': missing column"):
+        load_tracks(path, require_labels=True)
+
+
+def test_missing_column_names_file_and_column(
+    tmp_path: Path, challenge_frame: pd.DataFrame
+) -> None:
+    path = _write(tmp_path, challenge_frame.drop(columns=["altitude"]))
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)
+    assert info.value.column == "altitude" and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("column", "bad", "problem"),
+    [
+        ("altitude", "high", "is not a number"),
+        ("latitude", np.nan, "has missing values"),
+        ("longitude", np.inf, "has infinite values"),
+        ("altitude", -np.inf, "has infinite values"),
+        ("radiometric_intensity", np.inf, "has infinite values"),
+        ("latitude", 90.5, r"is outside \[-90, 90\]"),
+        ("longitude", -180.01, r"is outside \[-180, 180\]"),
+        ("track_id", 1.5, "is not an integer"),
+        ("reentry_phase", 2, "is not 0 or 1"),
+        ("timestamp", "", "has missing values"),
+    ],
+)
+def test_bad_values_report_column_first_line_and_count(
+    tmp_path: Path, challenge_frame: pd.DataFrame, column: str, bad: float | str, problem: str
+) -> None:
+    frame = challenge_frame.astype({column: object})
+    rows = [7, 30, 31]  # data rows; file lines are row + 2 (1-based, header on line 1)
+    frame.loc[rows, column] = bad
+    path = _write(tmp_path, frame)
+    with pytest.raises(SchemaError, match=problem) as info:
+        load_tracks(path)
+    error = info.value
+    assert (error.source, error.column, error.line, error.count) == (str(path), column, 9, 3)
+    assert f"column {column!r}" in str(error) and "first at line 9" in str(error)
+
+
+def test_missing_intensity_is_allowed(tmp_path: Path, challenge_frame: pd.DataFrame) -> None:
+    frame = challenge_frame.copy()
+    frame.loc[[3, 4], "radiometric_intensity"] = np.nan
+    df = load_tracks(_write(tmp_path, frame))
+    assert df["radiometric_intensity"].isna().sum() == 2
+
+
+def test_duplicate_rows_are_rejected(tmp_path: Path, challenge_frame: pd.DataFrame) -> None:
+    frame = pd.concat([challenge_frame, challenge_frame.iloc[[5, 6]]], ignore_index=True)
+    with pytest.raises(SchemaError, match="repeats a") as info:
+        load_tracks(_write(tmp_path, frame))
+    assert info.value.count == 2 and info.value.line == len(challenge_frame) + 2
+
+
+def test_same_timestamp_on_another_sensor_is_fine(challenge_frame: pd.DataFrame) -> None:
+    other = challenge_frame.assign(sensor_id=4)
+    df, report = validate_frame(pd.concat([challenge_frame, other]))
+    assert report.streams == 8 and len(df) == 2 * len(challenge_frame)
+
+
+def test_unsorted_rows_are_sorted_with_a_warning(
+    tmp_path: Path, challenge_frame: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    shuffled = challenge_frame.sample(frac=1.0, random_state=3)
+    with caplog.at_level(logging.WARNING):
+        df, report = read_tracks(_write(tmp_path, shuffled))
+    assert len(report.warnings) == 1 and "sorted" in caplog.text
+    pd.testing.assert_frame_equal(df, load_tracks(_write(tmp_path, challenge_frame, "ok.csv")))
+
+
+def test_extra_columns_are_kept(challenge_frame: pd.DataFrame) -> None:
+    df, _ = validate_frame(challenge_frame.assign(note="x"))
+    assert df["note"].eq("x").all()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(None, "file not found"), ("", "cannot be parsed"), ("a,b\n1,2\n", "missing column")],
+)
+def test_unreadable_files(tmp_path: Path, content: str | None, problem: str) -> None:
+    path = tmp_path / "x.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SchemaError, match=problem):
+        load_tracks(path)
+
+
+_numbers = st.floats(allow_nan=False, allow_infinity=False, width=64)
+_bad_values = st.sampled_from([np.nan, np.inf, -np.inf, 1e9, -1e9])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    row=st.integers(0, 199),
+    column=st.sampled_from(["latitude", "longitude", "altitude", "timestamp"]),
+    value=_bad_values,
+)
+def test_one_bad_value_anywhere_is_found(row: int, column: str, value: float) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "timestamp": np.arange(200) * 0.5,
+            "track_id": np.repeat([1, 2], 100),
+            "sensor_id": 3,
+            "latitude": rng.uniform(-90, 90, 200),
+            "longitude": rng.uniform(-180, 180, 200),
+            "altitude": rng.uniform(0, 1e5, 200),
+            "radiometric_intensity": rng.normal(size=200),
+        }
+    )
+    frame.loc[row, column] = value
+    if column in ("altitude", "timestamp") and np.isfinite(value):
+        validate_frame(frame)  # large finite altitudes and times are legal
+        return
+    with pytest.raises(SchemaError) as info:
+        validate_frame(frame)
+    assert (info.value.column, info.value.line, info.value.count) == (column, row + 2, 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(latitude=st.lists(st.floats(-90, 90), min_size=1, max_size=30), other=_numbers)
+def test_valid_frames_pass_unchanged(latitude: list[float], other: float) -> None:
+    n = len(latitude)
+    frame = pd.DataFrame(
+        {
+            "timestamp": np.arange(n, dtype=float),
+            "track_id": 0,
+            "sensor_id": 1,
+            "latitude": latitude,
+            "longitude": 0.0,
+            "altitude": other,
+            "radiometric_intensity": other,
+        }
+    )
+    df, report = validate_frame(frame)
+    assert report.warnings == [] and len(df) == n
+    np.testing.assert_array_equal(df["latitude"], frame["latitude"])
