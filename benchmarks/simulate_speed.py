@@ -14,10 +14,11 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from missile_classifier.simulate import PROFILES, Dataset, simulate_dataset, write_dataset
+from missile_classifier.simulate import PROFILES, simulate_dataset, write_dataset
 
 T = TypeVar("T")
 
@@ -38,17 +39,22 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'profile':<10} {'tracks':>7} {'rows':>10} {'simulate s':>11} {'rows/s':>11} "
-          f"{'write s':>8} {'MB':>6}")
+    print(
+        f"{'profile':<10} {'tracks':>7} {'rows':>10} {'simulate s':>11} {'rows/s':>11} "
+        f"{'write s':>8} {'MB':>6}"
+    )
     for profile in PROFILES:
-        dataset: Dataset
-        dataset, sim_s = timed(lambda p=profile: simulate_dataset(p, args.tracks, seed=1), args.repeats)
+        dataset, sim_s = timed(
+            partial(simulate_dataset, profile, args.tracks, seed=1), args.repeats
+        )
         rows = len(dataset.train) + len(dataset.test)
         with tempfile.TemporaryDirectory() as tmp:
-            _, write_s = timed(lambda d=dataset, t=tmp: write_dataset(d, t), args.repeats)
+            _, write_s = timed(partial(write_dataset, dataset, tmp), args.repeats)
             size = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 1e6
-        print(f"{profile:<10} {args.tracks:>7} {rows:>10,} {sim_s:>11.2f} {rows / sim_s:>11,.0f} "
-              f"{write_s:>8.2f} {size:>6.0f}")
+        print(
+            f"{profile:<10} {args.tracks:>7} {rows:>10,} {sim_s:>11.2f} {rows / sim_s:>11,.0f} "
+            f"{write_s:>8.2f} {size:>6.0f}"
+        )
 
 
 if __name__ == "__main__":

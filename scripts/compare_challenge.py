@@ -1,7 +1,7 @@
 """Compare the ``challenge`` profile with a real labeled track, statistic by statistic.
 
 Usage:
-    python scripts/compare_challenge.py REFERENCE.csv [--tracks 200] [--seed 0] [--plot docs/img/x.png]
+    python scripts/compare_challenge.py REFERENCE.csv [--tracks 200] [--seed 0] [--plot PNG]
 
 For every statistic of DESIGN §1 it prints the reference track's value and the 5th, 50th and
 95th percentiles over simulated tracks, and whether the reference lies inside that band. The
@@ -99,7 +99,10 @@ def plot(reference: pd.DataFrame, simulated: pd.DataFrame, path: Path) -> None:
         ("longitude", "longitude (°)", 1.0),
     ]
     for ax, (column, title, scale) in zip(axes.flat, panels, strict=True):
-        for frame, name, style in ((reference, "reference track 0", "-"), (twin, "simulated", "--")):
+        for frame, name, style in (
+            (reference, "reference track 0", "-"),
+            (twin, "simulated", "--"),
+        ):
             ax.plot(np.arange(len(frame)), frame[column] * scale, style, lw=1, label=name)
         ax.set_title(title)
     for frame, color in ((reference, "C0"), (twin, "C1")):
@@ -128,10 +131,14 @@ def main() -> None:
     reference = load_tracks_frame(reference, str(args.reference))
     simulated = simulate_challenge(np.arange(args.tracks), seed=args.seed)
     table = compare(reference, simulated)
-    with pd.option_context("display.float_format", "{:.5g}".format, "display.width", 120, "display.max_columns", 10):
+    with pd.option_context(
+        "display.float_format", "{:.5g}".format, "display.width", 120, "display.max_columns", 10
+    ):
         print(table)
-    print(f"\n{int(table['inside'].sum())} of {len(table)} reference statistics inside the "
-          f"simulated 5–95 % band ({args.tracks} tracks, seed {args.seed})")
+    print(
+        f"\n{int(table['inside'].sum())} of {len(table)} reference statistics inside the "
+        f"simulated 5–95 % band ({args.tracks} tracks, seed {args.seed})"
+    )
     if args.plot:
         plot(reference, simulated, args.plot)
 
