@@ -36,13 +36,13 @@ test: $(STAMP)
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/mypy
 
 format: $(STAMP)
-	$(VENV)/bin/ruff check --fix .
-	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix src tests benchmarks scripts
+	$(VENV)/bin/ruff format src tests benchmarks scripts
 
 bench: $(STAMP)
 	$(PY) benchmarks/simulate_speed.py
