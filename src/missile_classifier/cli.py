@@ -12,7 +12,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -59,9 +59,13 @@ def _main(
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
         raise typer.BadParameter(f"unknown log level {log_level!r}", param_hint="--log-level")
+    # Our messages at the chosen level; other libraries' (torch, onnx) only when they warn.
     logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=max(level, logging.WARNING),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
+    log.setLevel(level)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -184,6 +188,207 @@ def validate(
             )
     if as_json:
         out.print_json(json.dumps([asdict(r) for r in reports]))
+
+
+def _model_option(help_text: str = "Bundle folder, or a folder with a `latest` link.") -> Any:
+    return typer.Option("--model", envvar="MODEL_PATH", help=help_text)
+
+
+@app.command()
+def train(
+    train_data: Annotated[
+        Path, typer.Option("--train_data", "--train-data", help="Labeled training CSV.")
+    ],
+    test_data: Annotated[
+        Path | None,
+        typer.Option("--test_data", "--test-data", help="Held-out CSV (labeled: metrics on it)."),
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping).")] = 100,
+    sequence_length: Annotated[
+        int, typer.Option("--sequence_length", "--sequence-length", min=1, help="Rows per window.")
+    ] = 10,
+    batch_size: Annotated[
+        int, typer.Option("--batch_size", "--batch-size", min=2, help="Windows per step.")
+    ] = 32,
+    learning_rate: Annotated[
+        float, typer.Option("--learning_rate", "--learning-rate", min=0.0, help="Adam's rate.")
+    ] = 1e-3,
+    lstm_units: Annotated[
+        int, typer.Option("--lstm_units", "--lstm-units", min=1, help="Units per direction.")
+    ] = 64,
+    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience (epochs).")] = 8,
+    output: Annotated[Path, typer.Option(help="Folder that receives the bundle.")] = Path("models"),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of split, weights and shuffling.")] = 42,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train the LSTM and the baselines, evaluate them, and write an ONNX bundle."""
+    from missile_classifier.schema import SchemaError
+    from missile_classifier.train import TrainConfig, run_training
+
+    config = TrainConfig(
+        train_data=train_data,
+        test_data=test_data,
+        output=output,
+        sequence_length=sequence_length,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        lstm_units=lstm_units,
+        patience=patience,
+        seed=seed,
+        verbose=_show_progress(quiet),
+    )
+    try:
+        result = run_training(config)
+    except (SchemaError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"Evaluated on {result.evaluated_on}")
+    for column in (
+        "model",
+        "F1",
+        "prec.",
+        "recall",
+        "ROC-AUC",
+        "onset med s",
+        "onset max s",
+        "flicker",
+    ):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, metrics in result.metrics.items():
+        tracks = metrics["tracks"]
+        table.add_row(
+            name,
+            f"{metrics['f1']:.4f}",
+            f"{metrics['precision']:.4f}",
+            f"{metrics['recall']:.4f}",
+            _fmt(metrics["roc_auc"]),
+            _fmt(tracks["onset_error_s"]["median_abs"], ".2f"),
+            _fmt(tracks["onset_error_s"]["max_abs"], ".2f"),
+            str(tracks["flicker"]["total"]),
+        )
+    out.print(table)
+    out.print(f"Bundle: {result.bundle_path} ({output}/latest) in {result.seconds:.0f} s")
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Labeled CSV to evaluate on.")],
+    model: Annotated[Path, _model_option()] = Path("models"),
+    report: Annotated[
+        Path | None, typer.Option(help="Also write report.md and plots into this folder.")
+    ] = None,
+) -> None:
+    """Score a labeled CSV with a bundle and print the metrics as JSON."""
+    from missile_classifier.bundle import BundleError
+    from missile_classifier.evaluate import (
+        ModelScores,
+        ReportData,
+        evaluate_predictions,
+        write_report,
+    )
+    from missile_classifier.inference import ModelInferenceService
+    from missile_classifier.schema import SchemaError, load_tracks
+
+    try:
+        service = ModelInferenceService(model)
+        frame = load_tracks(data, require_labels=True)
+    except (BundleError, SchemaError) as exc:
+        raise _fail(str(exc)) from None
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    scores = service.predict_batch(columns)
+    report_data = ReportData(
+        columns["track_id"],
+        columns["sensor_id"],
+        columns["timestamp"],
+        columns["altitude"],
+        columns["reentry_phase"],
+    )
+    metrics = evaluate_predictions(
+        report_data.track_id,
+        report_data.sensor_id,
+        report_data.timestamp,
+        report_data.y_true,
+        scores.probability,
+        service.threshold,
+    )
+    metrics["model_version"] = service.model_version
+    if report is not None:
+        write_report(
+            report,
+            title=f"{data} with {service.model_version}",
+            data=report_data,
+            models={"LSTM": ModelScores(scores.probability, service.threshold)},
+        )
+    print(json.dumps(metrics, indent=2))
+
+
+@app.command()
+def predict(
+    input: Annotated[Path, typer.Option("--input", help="CSV to score (labeled or not).")],
+    output: Annotated[Path, typer.Option("--output", help="CSV to write.")],
+    model: Annotated[Path, _model_option()] = Path("models"),
+    shard: Annotated[
+        str | None, typer.Option(help="Score only tracks hashing to shard i of N, as i/N.")
+    ] = None,
+    chunk_rows: Annotated[
+        int, typer.Option("--chunk-rows", min=1, help="Rows read at a time (memory bound).")
+    ] = 200_000,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
+    ] = False,
+) -> None:
+    """Add reentry_probability and predicted_reentry_phase to every row of a CSV."""
+    from missile_classifier.bundle import BundleError
+    from missile_classifier.inference import ModelInferenceService
+    from missile_classifier.predict import Shard, predict_csv
+    from missile_classifier.schema import SchemaError
+
+    try:
+        part = Shard.parse(shard) if shard is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--shard") from None
+    try:
+        service = ModelInferenceService(model)
+        summary = predict_csv(
+            service,
+            input,
+            output,
+            shard=part,
+            chunk_rows=chunk_rows,
+            progress=_show_progress(quiet),
+        )
+    except (BundleError, SchemaError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if not quiet:
+        err.print(
+            f"{summary.rows:,} rows scored with {service.model_version} in "
+            f"{summary.seconds:.1f} s ({summary.rows_per_second:,.0f} rows/s), "
+            f"{summary.reentry_rows:,} in reentry → {output}"
+        )
+
+
+@app.command()
+def export(
+    model: Annotated[Path, _model_option("Bundle to re-export from its checkpoint.pt.")] = Path(
+        "models"
+    ),
+    output: Annotated[
+        Path | None, typer.Option(help="New bundle folder (default: a new version, made latest).")
+    ] = None,
+) -> None:
+    """Re-export a bundle's ONNX model from its torch checkpoint into a verified copy."""
+    from missile_classifier.bundle import BundleError
+    from missile_classifier.export import reexport
+
+    try:
+        difference, path = reexport(model, output)
+    except BundleError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"{path}: re-exported, ONNX matches torch within {difference:.1e}")
 
 
 def main() -> None:

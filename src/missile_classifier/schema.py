@@ -140,6 +140,7 @@ def validate_frame(
     *,
     require_labels: bool = False,
     line_offset: int = _FIRST_DATA_LINE,
+    sort: bool = True,
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Check a frame of track rows against the schema and return it in canonical form.
 
@@ -152,6 +153,8 @@ def validate_frame(
         source: Name used in messages, usually the file path.
         require_labels: Reject a frame without the ``reentry_phase`` column (training data).
         line_offset: File line of the frame's first row, so messages point into the file.
+        sort: Sort rows into canonical order; ``False`` keeps the input order (scoring, whose
+            output must keep the input's row order).
 
     Returns:
         The canonical frame and a report of what was found and repaired.
@@ -207,7 +210,7 @@ def validate_frame(
     order = np.lexsort(
         (df[TIMESTAMP].to_numpy(), df[SENSOR_ID].to_numpy(), df[TRACK_ID].to_numpy())
     )
-    if not np.array_equal(order, np.arange(len(df))):
+    if sort and not np.array_equal(order, np.arange(len(df))):
         moved = int((order != np.arange(len(df))).sum())
         report.warnings.append(
             f"{source}: {moved} rows were not in (track_id, sensor_id, timestamp) order; sorted"

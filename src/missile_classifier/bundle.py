@@ -1,0 +1,190 @@
+"""The model bundle: a folder holding everything needed to score tracks, and nothing pickled.
+
+::
+
+    models/<version>/
+        model.onnx            the network with its sigmoid (input "windows", output "probability")
+        preprocessing.json    feature names, scaler mean/scale, sequence length, threshold
+        metadata.json         version, creation time, data fingerprint, parameters, metrics,
+                              and the sha256 of every other file
+        checkpoint.pt         torch weights (training side only; re-export with `export`)
+        report.md, plots/     the evaluation report
+    models/latest -> <version>
+
+Reading a bundle verifies every checksum first, so a tampered or half-copied bundle is refused
+instead of serving wrong answers. This module needs only the standard library and NumPy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+MODEL_FILE: Final = "model.onnx"
+PREPROCESSING_FILE: Final = "preprocessing.json"
+METADATA_FILE: Final = "metadata.json"
+CHECKPOINT_FILE: Final = "checkpoint.pt"
+LATEST: Final = "latest"
+#: Bumped when the files' layout or meaning changes; readers refuse other formats.
+BUNDLE_FORMAT: Final = 1
+
+
+class BundleError(RuntimeError):
+    """A bundle is missing, incomplete, tampered with or of another format."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How rows become model inputs: must match training exactly."""
+
+    feature_names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    sequence_length: int
+    threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "feature_names": list(self.feature_names),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "sequence_length": self.sequence_length,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        """Inverse of :meth:`to_dict`, checking that the arrays fit the feature list."""
+        names = tuple(data["feature_names"])
+        mean = np.asarray(data["mean"], dtype=np.float64)
+        scale = np.asarray(data["scale"], dtype=np.float64)
+        if mean.shape != (len(names),) or scale.shape != (len(names),) or np.any(scale <= 0):
+            raise BundleError("preprocessing.json: mean/scale do not match the feature names")
+        return cls(names, mean, scale, int(data["sequence_length"]), float(data["threshold"]))
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle on disk."""
+
+    path: Path
+    version: str
+    preprocessing: Preprocessing
+    metadata: dict[str, Any]
+
+    @property
+    def model_path(self) -> Path:
+        """The ONNX model file."""
+        return self.path / MODEL_FILE
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(paths: list[Path]) -> str:
+    """Short identity of the training data: SHA-256 over the files' contents, in order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(sha256(path).encode())
+    return digest.hexdigest()[:16]
+
+
+def new_version(now: datetime | None = None) -> str:
+    """Bundle name from the UTC time: sortable, readable, unique per second."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+
+
+def write_metadata(
+    directory: Path, metadata: dict[str, Any], version: str | None = None
+) -> dict[str, Any]:
+    """Write ``metadata.json`` with the checksum of every other file in the bundle.
+
+    Args:
+        directory: The bundle folder (possibly a staging folder renamed afterwards).
+        metadata: Everything else to record.
+        version: The bundle's name; defaults to the folder's name.
+    """
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != METADATA_FILE)
+    full = {
+        **metadata,
+        "format": BUNDLE_FORMAT,
+        "version": version or directory.name,
+        "files": {p.relative_to(directory).as_posix(): sha256(p) for p in files},
+    }
+    (directory / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
+    return full
+
+
+def write_preprocessing(directory: Path, preprocessing: Preprocessing) -> None:
+    """Write ``preprocessing.json``."""
+    text = json.dumps(preprocessing.to_dict(), indent=2)
+    (directory / PREPROCESSING_FILE).write_text(text + "\n")
+
+
+def point_latest(directory: Path) -> Path:
+    """Make ``<parent>/latest`` point at ``directory`` (atomic replace of the symlink)."""
+    link = directory.parent / LATEST
+    temporary = directory.parent / f".{LATEST}.{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(directory.name, target_is_directory=True)
+    os.replace(temporary, link)
+    return link
+
+
+def resolve(path: str | Path) -> Path:
+    """The bundle folder for ``path``: a bundle itself, or a models folder with ``latest``."""
+    candidate = Path(path)
+    if not (candidate / METADATA_FILE).exists() and (candidate / LATEST).exists():
+        candidate = candidate / LATEST
+    return candidate.resolve()
+
+
+def load(path: str | Path) -> Bundle:
+    """Read a bundle after verifying every checksum in its ``metadata.json``.
+
+    Args:
+        path: A bundle folder, or a folder holding ``latest`` (e.g. ``models``).
+
+    Raises:
+        BundleError: If a file is missing, a checksum differs, or the format is unknown.
+    """
+    directory = resolve(path)
+    meta_path = directory / METADATA_FILE
+    if not meta_path.is_file():
+        raise BundleError(f"{path}: no model bundle here (no {METADATA_FILE}); train one first")
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{meta_path}: not valid JSON ({exc})") from None
+    if metadata.get("format") != BUNDLE_FORMAT:
+        raise BundleError(
+            f"{meta_path}: bundle format {metadata.get('format')!r}, expected {BUNDLE_FORMAT}"
+        )
+    files: dict[str, str] = metadata.get("files", {})
+    for required in (MODEL_FILE, PREPROCESSING_FILE):
+        if required not in files:
+            raise BundleError(f"{directory}: metadata lists no {required}")
+    for name, expected in files.items():
+        file = directory / name
+        if not file.is_file():
+            raise BundleError(f"{file}: listed in {METADATA_FILE} but missing")
+        if sha256(file) != expected:
+            raise BundleError(f"{file}: checksum mismatch; the bundle was modified after export")
+    preprocessing = Preprocessing.from_dict(
+        json.loads((directory / PREPROCESSING_FILE).read_text())
+    )
+    return Bundle(directory, str(metadata.get("version", directory.name)), preprocessing, metadata)

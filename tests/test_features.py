@@ -1,0 +1,124 @@
+"""The feature function: causal, time-aware, resumable, never NaN."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from missile_classifier.features import FEATURE_NAMES, N_FEATURES, StreamState, stream_features
+
+F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
+    """A random stream: irregular increasing times, wandering position, gaps in intensity."""
+    n = draw(st.integers(1, 60))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    t = 1.7e9 + np.cumsum(rng.choice([0.25, 0.5, 1.0, 2.0, 37.0], size=n))
+    lat = np.clip(rng.uniform(-80, 80) + np.cumsum(rng.normal(0, 0.01, n)), -90, 90)
+    lon = rng.uniform(-180, 180) + np.cumsum(rng.normal(0, 0.01, n))
+    alt = np.abs(rng.uniform(0, 2e5) + np.cumsum(rng.normal(0, 500, n)))
+    intensity = rng.normal(0.5, 0.2, n)
+    intensity[rng.random(n) < draw(st.sampled_from([0.0, 0.3, 1.0]))] = np.nan
+    return t, lat, lon, alt, intensity
+
+
+@settings(max_examples=60, deadline=None)
+@given(stream=streams(), cut=st.floats(0, 1))
+def test_features_are_causal(stream: tuple[np.ndarray, ...], cut: float) -> None:
+    k = max(1, int(cut * len(stream[0])))
+    full, _ = stream_features(*stream)
+    prefix, _ = stream_features(*(c[:k] for c in stream))
+    np.testing.assert_array_equal(prefix, full[:k])
+
+
+@settings(max_examples=60, deadline=None)
+@given(stream=streams(), cuts=st.lists(st.floats(0, 1), max_size=4))
+def test_resuming_from_state_gives_the_batch_answer(
+    stream: tuple[np.ndarray, ...], cuts: list[float]
+) -> None:
+    n = len(stream[0])
+    bounds = sorted({0, n, *(int(c * n) for c in cuts)})
+    full, final = stream_features(*stream)
+    parts, state = [], None
+    for begin, end in itertools.pairwise(bounds):
+        if state is not None:  # the state crosses a process boundary as JSON
+            state = StreamState.from_dict(json.loads(json.dumps(state.to_dict())))
+        features, state = stream_features(*(c[begin:end] for c in stream), state=state)
+        parts.append(features)
+    np.testing.assert_allclose(np.vstack(parts), full, rtol=1e-12, atol=1e-9)
+    assert state == final
+
+
+@settings(max_examples=60, deadline=None)
+@given(stream=streams())
+def test_no_nan_or_infinity(stream: tuple[np.ndarray, ...]) -> None:
+    features, _ = stream_features(*stream)
+    assert features.shape == (len(stream[0]), N_FEATURES)
+    assert np.isfinite(features).all()
+
+
+def test_rates_divide_by_the_real_time_step() -> None:
+    # Straight up at 100 m/s, sampled irregularly: every rate must say 100 m/s, whatever Δt.
+    t = np.array([0.0, 0.5, 1.0, 3.0, 3.25, 10.0])
+    alt = 1_000.0 + 100.0 * t
+    features, _ = stream_features(t, np.full(6, 45.0), np.full(6, 7.0), alt, np.full(6, 0.2))
+    np.testing.assert_allclose(features[1:, F["velocity_up"]], 100.0, rtol=1e-6)
+    np.testing.assert_allclose(features[1:, F["speed"]], 100.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        features[1:, [F["velocity_east"], F["velocity_north"]]], 0, atol=1e-5
+    )
+    np.testing.assert_allclose(features[2:, F["acceleration"]], 0.0, atol=1e-5)
+    np.testing.assert_array_equal(features[:, F["dt"]], [0, 0.5, 0.5, 2.0, 0.25, 6.75])
+    np.testing.assert_allclose(features[:, F["distance_from_start"]], alt - alt[0], rtol=1e-6)
+
+
+def test_first_row_has_no_motion_and_east_motion_is_east() -> None:
+    t = np.arange(4.0)
+    lon = 10.0 + np.arange(4) * 0.001  # ~111 m per step at the equator
+    features, _ = stream_features(t, np.zeros(4), lon, np.full(4, 5_000.0), np.zeros(4))
+    assert (features[0, F["velocity_east"] : F["acceleration"] + 1] == 0).all()
+    assert features[1:, F["velocity_east"]] == pytest.approx(111.3, rel=0.01)
+
+
+def test_context_features_track_the_running_maximum() -> None:
+    t = np.arange(7.0)
+    alt = np.array([0.0, 40e3, 80e3, 100e3, 90e3, 50e3, 20e3])
+    features, _ = stream_features(t, np.zeros(7), np.zeros(7), alt, np.zeros(7))
+    np.testing.assert_allclose(features[:, F["altitude_over_max"]], [0, 1, 1, 1, 0.9, 0.5, 0.2])
+    np.testing.assert_allclose(features[:, F["altitude_below_max"]], [0, 0, 0, 0, 10e3, 50e3, 80e3])
+    np.testing.assert_array_equal(features[:, F["time_since_max"]], [0, 0, 0, 0, 1, 2, 3])
+
+
+def test_missing_intensity_is_carried_forward_and_flagged() -> None:
+    intensity = np.array([np.nan, 0.4, np.nan, np.nan, 0.7])
+    features, state = stream_features(
+        np.arange(5.0), np.zeros(5), np.zeros(5), np.full(5, 1e4), intensity
+    )
+    np.testing.assert_array_equal(features[:, F["radiometric_intensity"]], [0, 0.4, 0.4, 0.4, 0.7])
+    np.testing.assert_array_equal(features[:, F["intensity_missing"]], [1, 0, 1, 1, 0])
+    np.testing.assert_allclose(features[:, F["radiometric_rate"]], [0, 0.4, 0, 0, 0.3])
+    assert state.intensity == 0.7
+
+
+@pytest.mark.parametrize("t", [[0.0, 1.0, 1.0], [0.0, 2.0, 1.0]])
+def test_time_must_increase(t: list[float]) -> None:
+    z = np.zeros(3)
+    with pytest.raises(ValueError, match="strictly increase"):
+        stream_features(np.array(t), z, z, z, z)
+
+
+def test_resumed_rows_must_be_later_than_the_state() -> None:
+    one = np.ones(1)
+    _, state = stream_features(one * 5, one, one, one, one)
+    with pytest.raises(ValueError, match="strictly increase"):
+        stream_features(one * 5, one, one, one, one, state=state)
+    with pytest.raises(ValueError, match="at least one row"):
+        stream_features(*(np.empty(0) for _ in range(5)))
