@@ -10,6 +10,8 @@ PROFILE ?= challenge
 TRACKS ?= 100
 SEED ?= 42
 DATA_DIR ?= data
+MODEL_DIR ?= models
+TRAIN_ARGS ?=
 
 .PHONY: run test lint format bench clean install
 
@@ -29,8 +31,14 @@ run: $(STAMP)
 		$(VENV)/bin/missile-classifier simulate --profile $(PROFILE) --tracks $(TRACKS) \
 			--seed $(SEED) --output-dir $(DATA_DIR); \
 	fi
-	$(VENV)/bin/missile-classifier validate --labeled $(DATA_DIR)/train.csv $(DATA_DIR)/test.csv
-	@echo "Data ready in $(DATA_DIR)/. Training and serving are not implemented yet (issues 3 and 4): stopping here."
+	@if [ -e $(MODEL_DIR)/latest/metadata.json ]; then \
+		echo "Using the model in $(MODEL_DIR)/latest (delete it to train again)"; \
+	else \
+		$(VENV)/bin/missile-classifier train --train_data $(DATA_DIR)/train.csv \
+			--test_data $(DATA_DIR)/test.csv --output $(MODEL_DIR) --seed $(SEED) $(TRAIN_ARGS); \
+	fi
+	@echo "Model ready in $(MODEL_DIR)/latest (report: $(MODEL_DIR)/latest/report.md)."
+	@echo "Serving is not implemented yet (issue 4): stopping here."
 
 test: $(STAMP)
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
@@ -46,6 +54,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/simulate_speed.py
+	$(PY) benchmarks/train_targets.py --profile challenge
+	$(PY) benchmarks/predict_speed.py --model /tmp/train-targets/models
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -11,8 +11,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it; filled in as the pipeline stages land.
-_LAZY: dict[str, str] = {}
+# public name -> module that defines it (imported on first use: the service never loads torch).
+_LAZY: dict[str, str] = {
+    "DataPreprocessor": ".data",
+    "LSTMClassifier": ".models.lstm",
+    "BaselineClassifier": ".models.baselines",
+    "ModelInferenceService": ".inference",
+}
 
 __all__ = ["__version__", *_LAZY]
 

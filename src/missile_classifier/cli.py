@@ -216,7 +216,7 @@ def train(
     lstm_units: Annotated[
         int, typer.Option("--lstm_units", "--lstm-units", min=1, help="Units per direction.")
     ] = 64,
-    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience (epochs).")] = 8,
+    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience (epochs).")] = 5,
     output: Annotated[Path, typer.Option(help="Folder that receives the bundle.")] = Path("models"),
     seed: Annotated[int, typer.Option(min=0, help="Seed of split, weights and shuffling.")] = 42,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -253,7 +253,7 @@ def train(
         "onset max s",
         "flicker",
     ):
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
     for name, metrics in result.metrics.items():
         tracks = metrics["tracks"]
         table.add_row(

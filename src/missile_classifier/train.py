@@ -51,7 +51,7 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 1e-3
     lstm_units: int = 64
-    patience: int = 8
+    patience: int = 5
     validation_fraction: float = 0.2
     seed: int = 42
     baselines: tuple[str, ...] = BASELINES

@@ -102,7 +102,7 @@ class LSTMClassifier:
         learning_rate: float = 1e-3,
         batch_size: int = 32,
         epochs: int = 100,
-        patience: int = 8,
+        patience: int = 5,
         class_weight: str | None = "balanced",
         random_state: int = 42,
         verbose: bool = False,
@@ -152,6 +152,7 @@ class LSTMClassifier:
             Loss and learning rate per epoch, and the epoch whose weights were kept.
         """
         model = self._check_built()
+        torch.manual_seed(self.random_state)  # dropout draws from the global generator
         generator = torch.Generator().manual_seed(self.random_state)
         x_train, x_val = self._check_input(X_train), self._check_input(X_val)
         t_train = torch.from_numpy(np.asarray(y_train, dtype=np.float32))

@@ -1,0 +1,52 @@
+"""Benchmark: rows per second of ``predict`` (CSV in, CSV out) and of in-memory batch scoring.
+
+Usage:
+    python benchmarks/predict_speed.py --model models [--tracks 300] [--repeats 3]
+
+Simulates ``--tracks`` ballistic tracks (1–3 sensors each, irregular sampling) into a CSV,
+then times (a) ``predict_csv`` end to end, reading, validating, featurising, scoring and
+writing, and (b) ``ModelInferenceService.predict_batch`` on the same rows already in memory.
+Prints the median over the repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from missile_classifier.inference import ModelInferenceService
+from missile_classifier.predict import predict_csv
+from missile_classifier.simulate import simulate_dataset, write_csv
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=Path("models"))
+    parser.add_argument("--tracks", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    service = ModelInferenceService(args.model)
+    frame = simulate_dataset("ballistic", args.tracks, seed=9, test_fraction=0.0).train
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "in.csv", Path(tmp) / "out.csv"
+        write_csv(frame, source)
+        csv_times, memory_times = [], []
+        for _ in range(args.repeats):
+            csv_times.append(predict_csv(service, source, target).seconds)
+            start = time.perf_counter()
+            service.predict_batch(columns)
+            memory_times.append(time.perf_counter() - start)
+    rows = len(frame)
+    for name, times in (("predict CSV→CSV", csv_times), ("in-memory batch", memory_times)):
+        median = statistics.median(times)
+        print(
+            f"{name:<16} {rows:>10,} rows  median {median:6.2f} s  {rows / median:>10,.0f} rows/s"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Bundles: written with checksums, refused when tampered with, `latest` follows the newest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from missile_classifier import bundle
+
+
+def _make(root: Path, name: str) -> Path:
+    directory = root / name
+    (directory / "plots").mkdir(parents=True)
+    (directory / bundle.MODEL_FILE).write_bytes(b"onnx bytes")
+    (directory / "plots" / "roc.png").write_bytes(b"png")
+    bundle.write_preprocessing(
+        directory, bundle.Preprocessing(("a", "b"), np.zeros(2), np.ones(2), 10, 0.42)
+    )
+    bundle.write_metadata(directory, {"metrics": {"f1": 1.0}})
+    bundle.point_latest(directory)
+    return directory
+
+
+def test_round_trip_and_latest(tmp_path: Path) -> None:
+    first = _make(tmp_path, "20260101-000000")
+    loaded = bundle.load(tmp_path)  # a models folder resolves through `latest`
+    assert loaded.path == first and loaded.version == "20260101-000000"
+    assert loaded.preprocessing.threshold == 0.42 and loaded.preprocessing.sequence_length == 10
+    assert set(loaded.metadata["files"]) == {"model.onnx", "preprocessing.json", "plots/roc.png"}
+    second = _make(tmp_path, "20260102-000000")
+    assert bundle.load(tmp_path).path == second
+    assert bundle.load(first).path == first
+
+
+@pytest.mark.parametrize("victim", ["model.onnx", "preprocessing.json", "plots/roc.png"])
+def test_tampered_file_is_refused(tmp_path: Path, victim: str) -> None:
+    directory = _make(tmp_path, "v1")
+    with (directory / victim).open("ab") as handle:
+        handle.write(b" ")
+    with pytest.raises(bundle.BundleError, match="checksum mismatch"):
+        bundle.load(directory)
+
+
+def test_missing_file_unknown_format_and_no_bundle(tmp_path: Path) -> None:
+    directory = _make(tmp_path, "v1")
+    (directory / "plots" / "roc.png").unlink()
+    with pytest.raises(bundle.BundleError, match="missing"):
+        bundle.load(directory)
+    meta = json.loads((directory / bundle.METADATA_FILE).read_text())
+    (directory / bundle.METADATA_FILE).write_text(json.dumps({**meta, "format": 99}))
+    with pytest.raises(bundle.BundleError, match="format 99"):
+        bundle.load(directory)
+    with pytest.raises(bundle.BundleError, match="train one first"):
+        bundle.load(tmp_path / "nowhere")
+
+
+def test_preprocessing_must_fit_its_features() -> None:
+    with pytest.raises(bundle.BundleError, match="do not match"):
+        bundle.Preprocessing.from_dict(
+            {
+                "feature_names": ["a"],
+                "mean": [0, 1],
+                "scale": [1, 1],
+                "sequence_length": 3,
+                "threshold": 0.5,
+            }
+        )

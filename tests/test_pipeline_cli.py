@@ -1,0 +1,264 @@
+"""End to end through the command line: simulate → train → predict / evaluate / export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from missile_classifier.inference import ModelInferenceService
+from missile_classifier.windows import StreamMemory
+from test_cli import run
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small challenge data and a quickly trained bundle, made once for this module."""
+    root = tmp_path_factory.mktemp("pipeline")
+    assert (
+        run(
+            "simulate",
+            "--tracks",
+            "10",
+            "--seed",
+            "3",
+            "--output-dir",
+            str(root / "data"),
+            "--test-fraction",
+            "0.2",
+            "-q",
+        ).returncode
+        == 0
+    )
+    result = run(
+        "train",
+        "--train_data",
+        str(root / "data/train.csv"),
+        "--test-data",
+        str(root / "data/test.csv"),
+        "--epochs",
+        "2",
+        "--batch_size",
+        "256",
+        "--lstm-units",
+        "8",
+        "--output",
+        str(root / "models"),
+        "-q",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LSTM" in result.stdout and "random forest" in result.stdout
+    return root
+
+
+def test_train_writes_a_complete_bundle(workspace: Path) -> None:
+    latest = workspace / "models" / "latest"
+    assert latest.is_symlink()
+    names = {p.relative_to(latest).as_posix() for p in latest.rglob("*") if p.is_file()}
+    assert {
+        "model.onnx",
+        "preprocessing.json",
+        "metadata.json",
+        "checkpoint.pt",
+        "report.md",
+        "plots/roc.png",
+        "plots/pr.png",
+        "plots/confusion_matrix.png",
+        "plots/timelines.png",
+    } <= names
+    meta = json.loads((latest / "metadata.json").read_text())
+    assert set(meta["metrics"]) == {"LSTM", "altitude threshold", "random forest", "dummy"}
+    assert meta["version"] == latest.resolve().name and meta["onnx_max_abs_difference"] < 1e-4
+    assert 0 < json.loads((latest / "preprocessing.json").read_text())["threshold"] < 1
+
+
+@pytest.mark.parametrize("labeled", [True, False])
+def test_predict_keeps_rows_order_and_columns(workspace: Path, labeled: bool) -> None:
+    source = pd.read_csv(workspace / "data/test.csv", dtype=str)
+    if not labeled:
+        source = source.drop(columns=["reentry_phase"])
+    shuffled = source.sample(frac=1.0, random_state=0)
+    shuffled.to_csv(workspace / "in.csv", index=False)
+    result = run(
+        "predict",
+        "--model",
+        str(workspace / "models"),
+        "--input",
+        str(workspace / "in.csv"),
+        "--output",
+        str(workspace / "out.csv"),
+    )
+    assert result.returncode == 0, result.stderr
+    out = pd.read_csv(workspace / "out.csv", dtype=str)
+    assert list(out.columns) == [*source.columns, "reentry_probability", "predicted_reentry_phase"]
+    pd.testing.assert_frame_equal(out[source.columns], shuffled.reset_index(drop=True))
+    probability = out["reentry_probability"].astype(float)
+    assert probability.between(0, 1).all()
+    threshold = json.loads((workspace / "models/latest/preprocessing.json").read_text())[
+        "threshold"
+    ]
+    decided = out["predicted_reentry_phase"].astype(int)
+    assert ((probability >= threshold + 1e-6) <= (decided == 1)).all()
+    assert "rows/s" in result.stderr
+
+
+def test_chunks_and_shards_give_the_same_answers(workspace: Path) -> None:
+    args = [
+        "predict",
+        "--model",
+        str(workspace / "models"),
+        "--input",
+        str(workspace / "data/train.csv"),
+        "-q",
+    ]
+    assert run(*args, "--output", str(workspace / "whole.csv")).returncode == 0
+    assert (
+        run(*args, "--output", str(workspace / "chunks.csv"), "--chunk-rows", "97").returncode == 0
+    )
+    whole = pd.read_csv(workspace / "whole.csv")
+    pd.testing.assert_frame_equal(whole, pd.read_csv(workspace / "chunks.csv"))
+    shards = []
+    for i in range(3):
+        assert (
+            run(*args, "--output", str(workspace / f"s{i}.csv"), "--shard", f"{i}/3").returncode
+            == 0
+        )
+        shards.append(pd.read_csv(workspace / f"s{i}.csv"))
+    tracks = [set(s["track_id"]) for s in shards]
+    assert (
+        not (tracks[0] & tracks[1]) and not (tracks[1] & tracks[2]) and not (tracks[0] & tracks[2])
+    )
+    merged = pd.concat(shards).sort_values(["track_id", "timestamp"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        merged, whole.sort_values(["track_id", "timestamp"]).reset_index(drop=True)
+    )
+
+
+def test_streaming_point_by_point_equals_batch(workspace: Path) -> None:
+    service = ModelInferenceService(workspace / "models")
+    frame = pd.read_csv(workspace / "data/test.csv")
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    batch = service.predict_batch(columns)
+    track = frame[frame["track_id"] == frame["track_id"].iloc[0]]
+    memory: StreamMemory | None = None
+    streamed = []
+    for _, row in track.iterrows():
+        point = {c: np.array([row[c]]) for c in frame.columns}
+        scores, memory = service.predict_stream(point, memory)
+        memory = StreamMemory.from_dict(json.loads(json.dumps(memory.to_dict())))
+        streamed.append(scores.probability[0])
+    np.testing.assert_allclose(streamed, batch.probability[: len(track)], atol=1e-6)
+
+
+def test_evaluate_and_export(workspace: Path) -> None:
+    result = run(
+        "evaluate",
+        "--model",
+        str(workspace / "models"),
+        "--data",
+        str(workspace / "data/test.csv"),
+        "--report",
+        str(workspace / "report"),
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert 0 <= metrics["f1"] <= 1 and metrics["tracks"]["streams"] == 2
+    assert (workspace / "report/report.md").is_file()
+    before = ModelInferenceService(workspace / "models")
+    exported = run("export", "--model", str(workspace / "models"))
+    assert exported.returncode == 0, exported.stderr
+    after = ModelInferenceService(workspace / "models")
+    assert after.model_version != before.model_version
+    frame = pd.read_csv(workspace / "data/test.csv")
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    np.testing.assert_allclose(
+        after.predict_batch(columns).probability,
+        before.predict_batch(columns).probability,
+        atol=1e-6,
+    )
+
+
+def test_bad_inputs_are_clear_errors(workspace: Path) -> None:
+    model = ["--model", str(workspace / "models")]
+    missing = run("predict", *model, "--input", str(workspace / "nope.csv"), "--output", "x.csv")
+    assert missing.returncode == 1 and "file not found" in missing.stderr
+    frame = pd.read_csv(workspace / "data/test.csv")
+    frame.loc[3, "latitude"] = 91.0
+    frame.to_csv(workspace / "bad.csv", index=False)
+    bad = run(
+        "predict",
+        *model,
+        "--input",
+        str(workspace / "bad.csv"),
+        "--output",
+        str(workspace / "bad_out.csv"),
+    )
+    assert bad.returncode == 1 and "line 5" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (workspace / "bad_out.csv").exists()
+    shard = run(
+        "predict",
+        *model,
+        "--input",
+        str(workspace / "bad.csv"),
+        "--output",
+        "x.csv",
+        "--shard",
+        "3/3",
+    )
+    assert shard.returncode == 2 and "shard" in shard.stderr
+    same = run(
+        "predict",
+        *model,
+        "--input",
+        str(workspace / "bad.csv"),
+        "--output",
+        str(workspace / "bad.csv"),
+    )
+    assert same.returncode == 1 and "differ" in same.stderr
+    nothing = run(
+        "evaluate", "--model", str(workspace / "empty"), "--data", str(workspace / "bad.csv")
+    )
+    assert nothing.returncode == 1 and "train one first" in nothing.stderr
+
+
+def test_tampered_bundle_is_refused(workspace: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "models"
+    shutil.copytree(workspace / "models", copy, symlinks=True)
+    with (copy / "latest" / "model.onnx").open("ab") as handle:
+        handle.write(b"\0")
+    result = run(
+        "predict",
+        "--model",
+        str(copy),
+        "--input",
+        str(workspace / "data/test.csv"),
+        "--output",
+        str(tmp_path / "o.csv"),
+    )
+    assert result.returncode == 1 and "checksum mismatch" in result.stderr
+
+
+def test_scoring_needs_neither_torch_nor_pandas(workspace: Path) -> None:
+    script = f"""
+import sys
+sys.modules["torch"] = None
+sys.modules["pandas"] = None
+import numpy as np
+from missile_classifier.inference import ModelInferenceService
+service = ModelInferenceService({str(workspace / "models")!r})
+point = dict(timestamp=1.0, track_id=1, sensor_id=3, latitude=10.0, longitude=20.0,
+             altitude=5e4, radiometric_intensity=0.4)
+print(float(service.predict_single(point).probability[0]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert 0.0 <= float(result.stdout) <= 1.0
