@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -26,7 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+# Tables stay readable when stdout is a pipe or a file (Rich would assume 80 columns).
+out = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 log = logging.getLogger("missile_classifier")
 
@@ -242,7 +244,7 @@ def train(
         result = run_training(config)
     except (SchemaError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    table = Table(title=f"Evaluated on {result.evaluated_on}")
+    table = Table(title=f"Evaluated on {result.evaluated_on}", box=box.SIMPLE_HEAD)
     for column in (
         "model",
         "F1",
