@@ -1,4 +1,5 @@
 # Two entry points that set everything up on a fresh machine: `make run` and `make test`.
+# `make run` ends serving the API on PORT (8000) until interrupted.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,6 +12,7 @@ TRACKS ?= 100
 SEED ?= 42
 DATA_DIR ?= data
 MODEL_DIR ?= models
+PORT ?= 8000
 TRAIN_ARGS ?=
 
 .PHONY: run test lint format bench clean install
@@ -38,7 +40,7 @@ run: $(STAMP)
 			--test_data $(DATA_DIR)/test.csv --output $(MODEL_DIR) --seed $(SEED) $(TRAIN_ARGS); \
 	fi
 	@echo "Model ready in $(MODEL_DIR)/latest (report: $(MODEL_DIR)/latest/report.md)."
-	@echo "Serving is not implemented yet (issue 4): stopping here."
+	MODEL_PATH=$(MODEL_DIR) PORT=$(PORT) exec $(VENV)/bin/missile-classifier serve
 
 test: $(STAMP)
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from enum import StrEnum
@@ -391,6 +392,56 @@ def export(
     except BundleError as exc:
         raise _fail(str(exc)) from None
     out.print(f"{path}: re-exported, ONNX matches torch within {difference:.1e}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (env HOST; 0.0.0.0).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env PORT; 8000).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (env WORKERS); 1 without REDIS_URL."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="Threads per worker (env THREADS; 4).")
+    ] = None,
+) -> None:
+    """Serve the REST API with gunicorn (configuration: environment variables, see README)."""
+    import tempfile
+
+    from missile_classifier.service.app import ConfigError, load_settings
+
+    given = {"host": host, "port": port, "workers": workers, "threads": threads}
+    overrides = {name: value for name, value in given.items() if value is not None}
+    try:
+        settings = load_settings(overrides)
+    except ConfigError as exc:
+        raise _fail(str(exc), code=2) from None
+    # gunicorn's config reads the same settings from the environment it inherits.
+    env = {**os.environ, **{name.upper(): str(value) for name, value in overrides.items()}}
+    if settings.store_kind == "memory" and (settings.workers or 1) > 1:
+        err.print(
+            f"[yellow]note:[/] in-memory track store: running 1 worker with {settings.threads} "
+            f"threads instead of {settings.workers} workers (set REDIS_URL to share track state "
+            "between workers)"
+        )
+    env.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="missile-classifier-metrics-")
+    )
+    err.print(
+        f"serving on http://{settings.host}:{settings.port} with {settings.effective_workers()} "
+        f"worker(s) × {settings.threads} threads, {settings.store_kind} track store, "
+        f"model {settings.model_path}"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:missile_classifier.service.gunicorn_conf",
+        "missile_classifier.service.app:create_app()",
+    ]
+    os.execvpe(sys.executable, command, env)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The REST service: Flask app factory, routes, metrics, logs and gunicorn configuration."""

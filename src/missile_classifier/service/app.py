@@ -1,0 +1,144 @@
+"""The Flask app factory: configuration, model, track store, security, logs and metrics.
+
+``create_app()`` loads and smoke-tests the model before it returns, so a gunicorn worker never
+takes traffic with a half-loaded model; if the model is missing the app still starts (liveness
+answers) and readiness says why.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+import uuid
+from typing import Any, Final
+
+from flask import Flask, Response, g, request
+from pydantic import ValidationError
+
+from missile_classifier.service import metrics
+from missile_classifier.service.config import Settings
+from missile_classifier.service.errors import ApiError, error_response, register_error_handlers
+from missile_classifier.service.logs import configure_logging, get_logger
+from missile_classifier.service.routes import api
+from missile_classifier.service.state import ServiceState
+
+#: Endpoints open without API key and rate limit: probes and the Prometheus scrape.
+OPEN_ENDPOINTS: Final = frozenset(
+    {"api.livez", "api.health", "api.prometheus_metrics", "api.openapi"}
+)
+_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class ConfigError(ValueError):
+    """The environment holds an invalid setting; the message names it."""
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings from the environment (plus overrides), with one readable error per problem."""
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def create_app(test_config: dict[str, Any] | Settings | None = None) -> Flask:
+    """Build the service.
+
+    Args:
+        test_config: Settings, or overrides of the environment's settings (tests).
+    """
+    settings = test_config if isinstance(test_config, Settings) else load_settings(test_config)
+    configure_logging(settings.log_level)
+    log = get_logger()
+    if settings.scaler_path is not None:
+        log.warning(
+            "scaler_path_ignored",
+            scaler_path=str(settings.scaler_path),
+            reason="the scaler is part of the model bundle (preprocessing.json)",
+        )
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_content_length, DEBUG=settings.debug, JSON_SORT_KEYS=False
+    )
+    app.extensions["missile_classifier"] = ServiceState.start(settings)
+    app.register_blueprint(api)
+    register_error_handlers(app)
+    _install_request_hooks(app, settings)
+    if settings.rate_limit:
+        _install_rate_limit(app, settings)
+    log.info(
+        "service_started",
+        store=settings.store_kind,
+        api_key=settings.api_key is not None,
+        rate_limit=settings.rate_limit,
+        model_path=str(settings.model_path),
+    )
+    return app
+
+
+def _install_request_hooks(app: Flask, settings: Settings) -> None:
+    log = get_logger()
+    expected_key = settings.api_key.encode() if settings.api_key else None
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.log_fields = {}
+        if expected_key is not None and request.endpoint not in OPEN_ENDPOINTS:
+            supplied = request.headers.get("X-API-Key", "").encode()
+            if not hmac.compare_digest(supplied, expected_key):  # constant time
+                raise ApiError(401, "unauthorized", "missing or wrong X-API-Key header")
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.REQUESTS.labels(
+            method=request.method, endpoint=endpoint, status=str(response.status_code)
+        ).inc()
+        metrics.REQUEST_DURATION.labels(method=request.method, endpoint=endpoint).observe(elapsed)
+        request_id = g.get("request_id", "")
+        response.headers["X-Request-ID"] = request_id
+        if endpoint not in ("/livez", "/metrics"):  # probes and scrapes would drown the log
+            log.info(
+                "request",
+                request_id=request_id,
+                method=request.method,
+                endpoint=endpoint,
+                status=response.status_code,
+                latency_ms=round(elapsed * 1000, 3),
+                **g.get("log_fields", {}),
+            )
+        return response
+
+
+def _install_rate_limit(app: Flask, settings: Settings) -> None:
+    """Per-client limit (API key if given, else address), shared through Redis when used."""
+    from flask_limiter import Limiter, RateLimitExceeded
+
+    def client() -> str:
+        return request.headers.get("X-API-Key") or request.remote_addr or "unknown"
+
+    limiter = Limiter(
+        client,
+        app=app,
+        default_limits=[settings.rate_limit or ""],
+        storage_uri=settings.redis_url or "memory://",
+        strategy="moving-window",
+        headers_enabled=True,
+        swallow_errors=True,  # a down Redis must not turn into 500s: limits pause instead
+        in_memory_fallback_enabled=True,
+    )
+    for endpoint in OPEN_ENDPOINTS:
+        limiter.exempt(app.view_functions[endpoint])
+
+    @app.errorhandler(RateLimitExceeded)
+    def _too_many(error: RateLimitExceeded) -> Response:
+        # Flask-Limiter adds Retry-After and X-RateLimit-* headers to this response.
+        return error_response(429, "rate_limited", f"rate limit exceeded: {error.description}")

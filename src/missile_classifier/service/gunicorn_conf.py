@@ -1,0 +1,87 @@
+"""Gunicorn configuration, read from the same validated settings as the app.
+
+Used by ``missile-classifier serve`` (``--config python:missile_classifier.service.gunicorn_conf``).
+Each worker builds the app itself (no preload), so every worker loads and smoke-tests the model
+before it accepts a request, and no ONNX Runtime session crosses a fork.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from missile_classifier.service.config import Settings
+
+_settings = Settings()
+
+bind = f"{_settings.host}:{_settings.port}"
+workers = _settings.effective_workers()
+threads = _settings.threads
+worker_class = "gthread"
+timeout = _settings.timeout  # also bounds model loading in a new worker
+graceful_timeout = 30
+preload_app = False
+accesslog = None  # the app logs one JSON line per request itself
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+limit_request_line = 8190
+# Gunicorn's own messages (start, worker boot/exit) as JSON lines too, like the app's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "processors": [
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+            "foreign_pre_chain": [
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.stdlib.add_logger_name,
+            ],
+        }
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"handlers": ["stderr"], "level": _settings.log_level},
+    "loggers": {
+        "gunicorn.error": {
+            "handlers": ["stderr"],
+            "level": _settings.log_level,
+            "propagate": False,
+        },
+        "gunicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+    },
+}
+
+
+def on_starting(server: Any) -> None:
+    """Empty the metrics folder: values of an earlier run must not leak into this one."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        path = Path(directory)
+        if path.exists():
+            for entry in path.iterdir():
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges (prometheus_client multiprocess recipe)."""
+    from missile_classifier.service.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)

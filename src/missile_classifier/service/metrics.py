@@ -1,0 +1,82 @@
+"""Prometheus metrics, correct under gunicorn with several workers.
+
+Multiprocess mode (prometheus_client's recipe): ``PROMETHEUS_MULTIPROC_DIR`` is set by
+``missile-classifier serve`` before anything imports prometheus_client, each worker writes its
+values to files there, and ``/metrics`` aggregates them with a fresh registry per request.
+Without that variable (tests calling the app in-process), the default registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as _multiprocess
+
+PREFIX: Final = "missile_classifier"
+_LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+REQUESTS = Counter(
+    f"{PREFIX}_requests_total",
+    "HTTP requests by method, endpoint and status.",
+    ["method", "endpoint", "status"],
+)
+REQUEST_DURATION = Histogram(
+    f"{PREFIX}_request_duration_seconds",
+    "HTTP request latency.",
+    ["method", "endpoint"],
+    buckets=_LATENCY_BUCKETS,
+)
+PREDICTIONS = Counter(f"{PREFIX}_predictions_total", "Predictions by predicted class.", ["class"])
+ERRORS = Counter(f"{PREFIX}_errors_total", "Errors answered, by type.", ["type"])
+INFERENCE_DURATION = Histogram(
+    f"{PREFIX}_inference_duration_seconds",
+    "Feature and model time per request, by kind.",
+    ["kind"],
+    buckets=_LATENCY_BUCKETS,
+)
+MODEL_INFO = Gauge(
+    f"{PREFIX}_model_info",
+    "Loaded model version (value 1).",
+    ["version"],
+    multiprocess_mode="max",
+)
+MODEL_READY = Gauge(
+    f"{PREFIX}_model_ready_workers",
+    "Worker processes whose model passed its smoke test.",
+    multiprocess_mode="livesum",
+)
+ACTIVE_STREAMS = Gauge(
+    f"{PREFIX}_active_streams",
+    "Track streams held in the track store (last seen by a worker).",
+    multiprocess_mode="mostrecent",
+)
+STORE_UP = Gauge(
+    f"{PREFIX}_track_store_up",
+    "1 when the track store answered its last check, else 0.",
+    multiprocess_mode="mostrecent",
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics page and its content type, aggregated over workers when multiprocess."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (gunicorn's ``child_exit`` hook)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

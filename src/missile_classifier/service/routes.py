@@ -1,0 +1,278 @@
+"""The HTTP endpoints: health, predictions, metadata, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, TypeVar
+
+import numpy as np
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+
+from missile_classifier import __version__
+from missile_classifier.features import FEATURE_NAMES
+from missile_classifier.inference import ModelInferenceService, Scores
+from missile_classifier.service import metrics
+from missile_classifier.service.errors import ApiError
+from missile_classifier.service.openapi import openapi_document
+from missile_classifier.service.schemas import (
+    BatchRequest,
+    BatchResponse,
+    HealthResponse,
+    InfoResponse,
+    Observation,
+    Prediction,
+    StoreStatus,
+)
+from missile_classifier.service.state import ServiceState
+from missile_classifier.tracks import StoreUnavailable
+from missile_classifier.windows import StreamMemory
+
+api = Blueprint("api", __name__)
+M = TypeVar("M", bound=BaseModel)
+ENDPOINTS = (
+    "GET /livez",
+    "GET /health",
+    "POST /predict",
+    "POST /batch_predict",
+    "GET /info",
+    "GET /metrics",
+    "GET /openapi.json",
+)
+
+
+def state() -> ServiceState:
+    """This worker's service state."""
+    service_state: ServiceState = current_app.extensions["missile_classifier"]
+    return service_state
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def parse_body(model: type[M], max_items: int | None = None) -> M:
+    """Parse the request body strictly as JSON (no NaN/Infinity) into ``model``."""
+    raw = request.get_data(cache=False)  # beyond MAX_CONTENT_LENGTH this raises 413
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except ValueError as exc:  # also JSONDecodeError, UnicodeDecodeError and NaN/Infinity
+        raise ApiError(400, "bad_json", f"request body is not valid JSON: {exc}") from None
+    samples = data.get("samples") if isinstance(data, dict) else None
+    if max_items is not None and isinstance(samples, list) and len(samples) > max_items:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"{len(samples)} samples; at most {max_items} per request (MAX_BATCH_SIZE)",
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        first = details[0]
+        raise ApiError(
+            422, "validation_error", f"{first['field'] or 'body'}: {first['problem']}", details
+        ) from None
+
+
+def _model() -> ModelInferenceService:
+    current = state()
+    if current.model is None:
+        raise ApiError(503, "model_unavailable", current.reason or "model not loaded")
+    return current.model
+
+
+def _columns(samples: list[Observation], track_ids: list[int]) -> dict[str, np.ndarray]:
+    intensity = [
+        np.nan if s.radiometric_intensity is None else s.radiometric_intensity for s in samples
+    ]
+    return {
+        "timestamp": np.array([s.timestamp or 0.0 for s in samples], dtype=np.float64),
+        "track_id": np.array(track_ids, dtype=np.int64),
+        "sensor_id": np.array([s.sensor_id for s in samples], dtype=np.int64),
+        "latitude": np.array([s.latitude for s in samples], dtype=np.float64),
+        "longitude": np.array([s.longitude for s in samples], dtype=np.float64),
+        "altitude": np.array([s.altitude for s in samples], dtype=np.float64),
+        "radiometric_intensity": np.array(intensity, dtype=np.float64),
+    }
+
+
+def _predictions(samples: list[Observation], scores: Scores, version: str) -> list[Prediction]:
+    out = []
+    for i, sample in enumerate(samples):
+        phase = int(scores.reentry_phase[i])
+        out.append(
+            Prediction(
+                track_id=sample.track_id,
+                sensor_id=sample.sensor_id,
+                timestamp=sample.timestamp,
+                probability=float(scores.probability[i]),
+                reentry_phase=1 if phase else 0,
+                label="reentry" if phase else "non_reentry",
+                context_points=int(scores.context_points[i]),
+                mode="single" if sample.track_id is None else "stream",
+                model_version=version,
+            )
+        )
+    counts = np.bincount(scores.reentry_phase, minlength=2)
+    metrics.PREDICTIONS.labels(**{"class": "non_reentry"}).inc(int(counts[0]))
+    metrics.PREDICTIONS.labels(**{"class": "reentry"}).inc(int(counts[1]))
+    return out
+
+
+def _run(kind: str, fn: Any) -> Any:
+    """Time an inference and take the model out of service if it fails unexpectedly."""
+    started = time.perf_counter()
+    try:
+        return fn()
+    except (ApiError, StoreUnavailable, ValueError):
+        raise
+    except Exception as exc:
+        state().mark_unusable(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        metrics.INFERENCE_DURATION.labels(kind=kind).observe(time.perf_counter() - started)
+
+
+@api.get("/livez")
+def livez() -> Response:
+    """Liveness: the process answers. Cheap on purpose: no model, no store."""
+    return jsonify({"status": "alive"})
+
+
+@api.get("/health")
+def health() -> tuple[Response, int]:
+    """Readiness: 503 until the model answers; a down shared store only degrades it."""
+    current = state()
+    current.retry_if_due()
+    if not current.ready or current.model is None:
+        body = HealthResponse(status="unavailable", reason=current.reason)
+        return jsonify(body.model_dump(exclude_none=True)), 503
+    ok, error, streams = current.store_status()
+    store = StoreStatus(kind=current.store.kind, ok=ok, error=error, active_streams=streams)
+    body = HealthResponse(
+        status="ok" if ok else "degraded",
+        reason=None if ok else "track store unavailable: stream predictions answer 503",
+        model_version=current.model.model_version,
+        store=store,
+    )
+    return jsonify(body.model_dump(exclude_none=True)), 200
+
+
+@api.post("/predict")
+def predict() -> Response:
+    """Classify one observation; with track_id it joins (and uses) the stream's history."""
+    sample = parse_body(Observation)
+    model = _model()
+    g.log_fields = {"track_id": sample.track_id, "sensor_id": sample.sensor_id}
+    if sample.track_id is None:
+        columns = _columns([sample], [-1])
+        scores = _run("single", lambda: model.predict_stream(columns, None)[0])
+    else:
+        if sample.timestamp is None:
+            raise ApiError(422, "validation_error", "timestamp: required with track_id", None)
+        columns = _columns([sample], [sample.track_id])
+        key = (sample.track_id, sample.sensor_id)
+
+        def step(memory: StreamMemory | None) -> tuple[Scores, StreamMemory]:
+            return model.predict_stream(columns, memory)
+
+        try:
+            scores = _run("stream", lambda: state().store.update(key, step))
+        except StoreUnavailable as exc:
+            metrics.STORE_UP.set(0)
+            raise ApiError(
+                503,
+                "store_unavailable",
+                f"track store unavailable, stream predictions paused: {exc}; "
+                "predictions without track_id and /batch_predict still work",
+            ) from None
+        except ValueError as exc:
+            raise ApiError(
+                409,
+                "out_of_order",
+                f"track {sample.track_id} sensor {sample.sensor_id}: {exc} "
+                f"(timestamp {sample.timestamp} is not after the stream's last point)",
+            ) from None
+    prediction = _predictions([sample], scores, model.model_version)[0]
+    g.log_fields.update(prediction=prediction.label, probability=round(prediction.probability, 6))
+    return jsonify(prediction.model_dump())
+
+
+@api.post("/batch_predict")
+def batch_predict() -> Response:
+    """Classify many observations at once; stateless (the track store is not touched)."""
+    batch = parse_body(BatchRequest, max_items=state().settings.max_batch_size)
+    model = _model()
+    samples = batch.samples
+    missing = [i for i, s in enumerate(samples) if s.track_id is not None and s.timestamp is None]
+    if missing:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"samples.{missing[0]}.timestamp: required with track_id",
+            [
+                {"field": f"samples.{i}.timestamp", "problem": "required with track_id"}
+                for i in missing
+            ],
+        )
+    # Samples without a track are each a stream of their own (negative ids cannot clash).
+    track_ids = [s.track_id if s.track_id is not None else -1 - i for i, s in enumerate(samples)]
+    columns = _columns(samples, track_ids)
+    try:
+        scores = _run("batch", lambda: model.predict_batch(columns))
+    except ValueError as exc:
+        raise ApiError(
+            422, "validation_error", f"samples: {exc} (two samples of one stream share a timestamp)"
+        ) from None
+    predictions = _predictions(samples, scores, model.model_version)
+    g.log_fields = {"samples": len(samples), "reentry": int(scores.reentry_phase.sum())}
+    body = BatchResponse(
+        predictions=predictions, count=len(predictions), model_version=model.model_version
+    )
+    return jsonify(body.model_dump())
+
+
+@api.get("/info")
+def info() -> Response:
+    """Service and model metadata, training metrics, endpoints and features."""
+    current = state()
+    settings = current.settings
+    model = current.model.info() if current.model is not None else None
+    body = InfoResponse(
+        service={
+            "name": "missile-classifier",
+            "version": __version__,
+            "store": current.store.kind,
+            "ready": current.ready,
+            "reason": current.reason,
+            "max_batch_size": settings.max_batch_size,
+            "max_content_length": settings.max_content_length,
+            "api_key_required": settings.api_key is not None,
+            "rate_limit": settings.rate_limit,
+        },
+        model=model,
+        endpoints=list(ENDPOINTS),
+        features=list(FEATURE_NAMES),
+    )
+    return jsonify(body.model_dump())
+
+
+@api.get("/metrics")
+def prometheus_metrics() -> Response:
+    """Prometheus exposition, aggregated over the server's workers."""
+    current = state()
+    if current.ready:
+        current.store_status()  # refresh the store gauges at scrape time
+    payload, content_type = metrics.exposition()
+    return Response(payload, mimetype=None, content_type=content_type)
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 document, generated from the request/response models."""
+    return jsonify(openapi_document(__version__))

@@ -1,0 +1,103 @@
+"""What a worker holds: the settings, the model (or why it is not loaded) and the track store."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Final
+
+from missile_classifier.bundle import BundleError
+from missile_classifier.inference import ModelInferenceService
+from missile_classifier.service import metrics
+from missile_classifier.service.config import Settings
+from missile_classifier.service.logs import get_logger
+from missile_classifier.tracks import StoreUnavailable, TrackStore, create_store
+
+#: A missing or broken model is looked for again at most this often (from /health), so a
+#: model volume that is filled after start is picked up without a restart.
+RELOAD_INTERVAL_S: Final = 10.0
+_SMOKE_POINT: Final = {
+    "timestamp": 1.0,
+    "latitude": 45.0,
+    "longitude": 10.0,
+    "altitude": 50_000.0,
+    "radiometric_intensity": 0.5,
+}
+
+
+@dataclass
+class ServiceState:
+    """Per-worker state, created by the app factory before the worker takes traffic."""
+
+    settings: Settings
+    store: TrackStore
+    model: ModelInferenceService | None = None
+    reason: str | None = "model not loaded yet"
+    _last_attempt: float = field(default=-math.inf, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def start(cls, settings: Settings) -> ServiceState:
+        """Create the store and load the model now (not on the first request)."""
+        store = create_store(settings.redis_url, settings.track_ttl_seconds, settings.max_streams)
+        state = cls(settings, store)
+        state.load_model()
+        return state
+
+    @property
+    def ready(self) -> bool:
+        """True once the model loaded and passed its smoke inference."""
+        return self.model is not None
+
+    def load_model(self) -> None:
+        """Load and verify the bundle, then run one inference; record why if anything fails."""
+        log = get_logger()
+        with self._lock:
+            self._last_attempt = time.monotonic()
+            try:
+                model = ModelInferenceService(self.settings.model_path)
+                probability = float(model.predict_single(_SMOKE_POINT).probability[0])
+                if not 0.0 <= probability <= 1.0:
+                    raise BundleError(f"smoke inference returned {probability}")
+            except (BundleError, OSError, ValueError, RuntimeError) as exc:
+                self.model, self.reason = None, f"model unavailable: {exc}"
+                metrics.MODEL_READY.set(0)
+                log.error(
+                    "model_load_failed", model_path=str(self.settings.model_path), reason=str(exc)
+                )
+                return
+            self.model, self.reason = model, None
+            metrics.MODEL_READY.set(1)
+            metrics.MODEL_INFO.labels(version=model.model_version).set(1)
+            log.info(
+                "model_loaded",
+                model_version=model.model_version,
+                model_path=str(model.bundle.path),
+                threshold=model.threshold,
+            )
+
+    def retry_if_due(self) -> None:
+        """Look for the model again if it is missing and the last attempt is old enough."""
+        if not self.ready and time.monotonic() - self._last_attempt >= RELOAD_INTERVAL_S:
+            self.load_model()
+
+    def mark_unusable(self, reason: str) -> None:
+        """Take the model out of service after an inference failure (readiness turns 503)."""
+        with self._lock:
+            self.model, self.reason = None, f"model unusable: {reason}"
+            self._last_attempt = time.monotonic()
+        metrics.MODEL_READY.set(0)
+
+    def store_status(self) -> tuple[bool, str | None, int | None]:
+        """Whether the track store answers, its error, and how many streams it holds."""
+        try:
+            self.store.ping()
+            streams = self.store.active_streams()
+        except StoreUnavailable as exc:
+            metrics.STORE_UP.set(0)
+            return False, str(exc), None
+        metrics.STORE_UP.set(1)
+        metrics.ACTIVE_STREAMS.set(streams)
+        return True, None, streams

@@ -1,0 +1,230 @@
+"""The real server: `missile-classifier serve` (gunicorn, 2 workers) on a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from redis_server import RedisServer
+from server import Server
+
+COLUMNS = [
+    "timestamp",
+    "track_id",
+    "sensor_id",
+    "latitude",
+    "longitude",
+    "altitude",
+    "radiometric_intensity",
+]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server(
+    trained_bundle: Path, redis: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    env = {
+        "MODEL_PATH": str(trained_bundle / "models"),
+        "REDIS_URL": redis.url,
+        "LOG_LEVEL": "INFO",
+    }
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with Server(env, log, workers=2) as running:
+        yield running
+
+
+def _samples(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {str(c): (int(v) if c in ("track_id", "sensor_id") else float(v)) for c, v in row.items()}
+        for row in frame[COLUMNS].to_dict("records")
+    ]
+
+
+def _counter(text: str, name: str, **labels: str) -> float:
+    """Sum of a metric's samples whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not (line.startswith(name + "{") or line.startswith(name + " ")):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_two_workers_serve_every_endpoint(server: Server) -> None:
+    assert len(server.worker_pids()) == 2
+    assert requests.get(server.url + "/livez", timeout=5).json() == {"status": "alive"}
+    health = requests.get(server.url + "/health", timeout=5).json()
+    assert health["status"] == "ok" and health["store"]["kind"] == "redis"
+    info = requests.get(server.url + "/info", timeout=5).json()
+    assert info["service"]["store"] == "redis" and info["model"]["model_version"]
+    assert requests.get(server.url + "/openapi.json", timeout=5).json()["paths"]["/predict"]
+    bad = requests.post(
+        server.url + "/predict",
+        data=b'{"latitude": NaN}',
+        timeout=5,
+        headers={"Content-Type": "application/json"},
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_json"
+
+
+def test_streaming_through_both_workers_equals_batch_and_cli(
+    server: Server, trained_bundle: Path, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(trained_bundle / "data" / "test.csv")
+    track = frame[frame["track_id"] == frame["track_id"].iloc[-1]].reset_index(drop=True)
+    session = requests.Session()
+    streamed = [
+        session.post(server.url + "/predict", json=s, timeout=5).json() for s in _samples(track)
+    ]
+    assert streamed[-1]["context_points"] == 10 and streamed[0]["context_points"] == 1
+    batch = session.post(
+        server.url + "/batch_predict", json={"samples": _samples(track)}, timeout=30
+    ).json()["predictions"]
+    track.to_csv(tmp_path / "track.csv", index=False)
+    cli = subprocess.run(
+        [
+            "missile-classifier",
+            "predict",
+            "--model",
+            str(trained_bundle / "models"),
+            "--input",
+            str(tmp_path / "track.csv"),
+            "--output",
+            str(tmp_path / "scored.csv"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    offline = pd.read_csv(tmp_path / "scored.csv")["reentry_probability"].to_numpy()
+    streamed_p = np.array([p["probability"] for p in streamed])
+    np.testing.assert_allclose(streamed_p, [p["probability"] for p in batch], atol=1e-6)
+    np.testing.assert_allclose(streamed_p, offline, atol=1e-6)  # the CSV keeps 6 decimals
+
+
+def test_metrics_add_up_across_workers_and_pass_promtool(server: Server) -> None:
+    before = requests.get(server.url + "/metrics", timeout=5).text
+    point = {"latitude": 10.0, "longitude": 20.0, "altitude": 30_000.0}
+    for _ in range(40):  # the OS spreads these over both workers
+        assert requests.post(server.url + "/predict", json=point, timeout=5).status_code == 200
+    after = requests.get(server.url + "/metrics", timeout=5).text
+    name = "missile_classifier_requests_total"
+    added = _counter(after, name, endpoint="/predict", status="200") - _counter(
+        before, name, endpoint="/predict", status="200"
+    )
+    assert added == 40
+    assert _counter(after, "missile_classifier_model_ready_workers") == 2
+    assert _counter(after, "missile_classifier_model_info") >= 1
+    check = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=after,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_logs_are_json_lines_with_request_ids(server: Server) -> None:
+    requests.post(
+        server.url + "/predict",
+        timeout=5,
+        headers={"X-Request-ID": "req-777"},
+        json={"latitude": 1.0, "longitude": 2.0, "altitude": 3.0},
+    )
+    time.sleep(0.2)
+    records = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    mine = [r for r in records if r.get("request_id") == "req-777"]
+    assert mine and mine[0]["endpoint"] == "/predict" and mine[0]["status"] == 200
+    assert sum(r.get("event") == "model_loaded" for r in records) >= 2  # each worker, at start
+
+
+def test_redis_outage_degrades_and_recovers(server: Server, redis: RedisServer) -> None:
+    stream = {
+        "timestamp": 1.0,
+        "track_id": 4242,
+        "sensor_id": 1,
+        "latitude": 1.0,
+        "longitude": 2.0,
+        "altitude": 3.0,
+    }
+    assert requests.post(server.url + "/predict", json=stream, timeout=5).status_code == 200
+    redis.kill()
+    try:
+        health = requests.get(server.url + "/health", timeout=10)
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        assert health.json()["store"]["ok"] is False
+        later = {**stream, "timestamp": 2.0}
+        down = requests.post(server.url + "/predict", json=later, timeout=10)
+        assert down.status_code == 503 and down.json()["error"]["code"] == "store_unavailable"
+        alone = {k: v for k, v in stream.items() if k != "track_id"}
+        assert requests.post(server.url + "/predict", json=alone, timeout=10).status_code == 200
+        batch = requests.post(server.url + "/batch_predict", json={"samples": [stream]}, timeout=10)
+        assert batch.status_code == 200
+    finally:
+        redis.restart()
+    deadline = time.monotonic() + 20
+    while requests.get(server.url + "/health", timeout=5).json()["status"] != "ok":
+        assert time.monotonic() < deadline, "service did not recover after Redis came back"
+        time.sleep(0.2)
+    # Redis came back empty (no persistence): the stream starts again.
+    again = requests.post(server.url + "/predict", json={**stream, "timestamp": 3.0}, timeout=5)
+    assert again.status_code == 200 and again.json()["context_points"] == 1
+
+
+def test_missing_model_server_is_live_but_not_ready(tmp_path: Path) -> None:
+    env = {"MODEL_PATH": str(tmp_path / "no-model"), "REDIS_URL": ""}
+    with Server(env, tmp_path / "log", wait_for="/livez") as running:
+        health = requests.get(running.url + "/health", timeout=5)
+        assert health.status_code == 503 and "no model bundle" in health.json()["reason"]
+        predict = requests.post(
+            running.url + "/predict",
+            timeout=5,
+            json={"latitude": 1.0, "longitude": 2.0, "altitude": 3.0},
+        )
+        assert predict.status_code == 503 and predict.json()["error"]["code"] == "model_unavailable"
+
+
+def test_api_key_and_rate_limit_on_the_real_server(
+    trained_bundle: Path, redis: RedisServer, tmp_path: Path
+) -> None:
+    env = {
+        "MODEL_PATH": str(trained_bundle / "models"),
+        "REDIS_URL": redis.url,
+        "API_KEY": "top-secret",
+        "RATE_LIMIT": "5/minute",
+    }
+    point = {"latitude": 1.0, "longitude": 2.0, "altitude": 3.0}
+    with Server(env, tmp_path / "log", workers=2) as running:
+        url = running.url + "/predict"
+        assert requests.post(url, json=point, timeout=5).status_code == 401
+        key = {"X-API-Key": "top-secret"}
+        codes = [
+            requests.post(url, json=point, headers=key, timeout=5).status_code for _ in range(7)
+        ]
+        # The limit is shared through Redis, so both workers count the same 5 requests.
+        assert codes == [200] * 5 + [429] * 2
+        assert requests.get(running.url + "/health", timeout=5).status_code == 200

@@ -1,0 +1,296 @@
+"""The Flask app in-process (Flask's test client): endpoints, validation, security switches."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from missile_classifier.inference import ModelInferenceService
+from missile_classifier.service.app import ConfigError, create_app, load_settings
+
+POINT = {
+    "timestamp": 1731308400.0,
+    "track_id": 7,
+    "sensor_id": 3,
+    "latitude": 64.1,
+    "longitude": -21.9,
+    "altitude": 1_000.0,
+    "radiometric_intensity": 0.01,
+}
+
+
+@pytest.fixture
+def app(trained_bundle: Path) -> Iterator[Flask]:
+    application = create_app({"model_path": trained_bundle / "models"})
+    yield application
+    application.extensions["missile_classifier"].store.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def _error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body: dict[str, Any] = response.get_json()
+    assert body["error"]["code"] == code and body["error"]["message"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    return body
+
+
+def _track(trained_bundle: Path) -> pd.DataFrame:
+    frame = pd.read_csv(trained_bundle / "data" / "test.csv")
+    track: pd.DataFrame = frame[frame["track_id"] == frame["track_id"].iloc[0]]
+    return track.reset_index(drop=True)
+
+
+def _samples(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    columns = [
+        "timestamp",
+        "track_id",
+        "sensor_id",
+        "latitude",
+        "longitude",
+        "altitude",
+        "radiometric_intensity",
+    ]
+    return [
+        {str(c): (int(v) if c in ("track_id", "sensor_id") else float(v)) for c, v in row.items()}
+        for row in frame[columns].to_dict("records")
+    ]
+
+
+def test_probes(client: FlaskClient) -> None:
+    assert client.get("/livez").get_json() == {"status": "alive"}
+    health = client.get("/health")
+    assert health.status_code == 200
+    body = health.get_json()
+    assert body["status"] == "ok" and body["store"] == {
+        "kind": "memory",
+        "ok": True,
+        "active_streams": 0,
+    }
+
+
+def test_single_point_says_it_had_no_history(client: FlaskClient) -> None:
+    point = {k: v for k, v in POINT.items() if k != "track_id"}
+    body = client.post("/predict", json=point).get_json()
+    assert body["mode"] == "single" and body["context_points"] == 1 and body["track_id"] is None
+    assert 0 <= body["probability"] <= 1 and body["label"] in ("reentry", "non_reentry")
+
+
+def test_streaming_point_by_point_equals_batch_and_cli(
+    client: FlaskClient, trained_bundle: Path
+) -> None:
+    track = _track(trained_bundle)
+    samples = _samples(track)
+    streamed = [client.post("/predict", json=s).get_json() for s in samples]
+    assert [p["context_points"] for p in streamed[:12]] == [*range(1, 11), 10, 10]
+    batch = client.post("/batch_predict", json={"samples": samples[::-1]}).get_json()
+    assert batch["count"] == len(samples)
+    batch_probability = [p["probability"] for p in batch["predictions"]][::-1]
+    service = ModelInferenceService(trained_bundle / "models")
+    offline = service.predict_batch({c: track[c].to_numpy() for c in track.columns}).probability
+    np.testing.assert_allclose([p["probability"] for p in streamed], batch_probability, atol=1e-6)
+    np.testing.assert_allclose(batch_probability, offline, atol=1e-6)
+    assert [p["reentry_phase"] for p in streamed] == [
+        p["reentry_phase"] for p in batch["predictions"]
+    ][::-1]
+    assert client.get("/health").get_json()["store"]["active_streams"] == 1
+
+
+def test_out_of_order_point_is_a_conflict(client: FlaskClient) -> None:
+    assert client.post("/predict", json=POINT).status_code == 200
+    _error(client.post("/predict", json=POINT), 409, "out_of_order")
+    later = {**POINT, "timestamp": POINT["timestamp"] + 0.5}
+    assert client.post("/predict", json=later).get_json()["context_points"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "bad_json"),
+        (b'{"latitude": NaN, "longitude": 0, "altitude": 1}', 400, "bad_json"),
+        (b'{"latitude": 1, "longitude": Infinity, "altitude": 1}', 400, "bad_json"),
+        (b'{"latitude": 1, "longitude": 2, "altitude": -Infinity}', 400, "bad_json"),
+        (b"[1, 2]", 422, "validation_error"),
+        (b'{"longitude": 2, "altitude": 3}', 422, "validation_error"),
+        (b'{"latitude": "1.0", "longitude": 2, "altitude": 3}', 422, "validation_error"),
+        (b'{"latitude": true, "longitude": 2, "altitude": 3}', 422, "validation_error"),
+        (b'{"latitude": 90.5, "longitude": 2, "altitude": 3}', 422, "validation_error"),
+        (b'{"latitude": 1, "longitude": -180.5, "altitude": 3}', 422, "validation_error"),
+        (
+            b'{"latitude": 1, "longitude": 2, "altitude": 3, "track_id": 1.5, "timestamp": 1}',
+            422,
+            "validation_error",
+        ),
+        (b'{"latitude": 1, "longitude": 2, "altitude": 3, "track_id": 1}', 422, "validation_error"),
+        (b"1e999", 422, "validation_error"),
+    ],
+)
+def test_bad_predict_bodies(client: FlaskClient, body: bytes, status: int, code: str) -> None:
+    _error(client.post("/predict", data=body, content_type="application/json"), status, code)
+
+
+def test_validation_errors_name_the_field(client: FlaskClient) -> None:
+    body = _error(client.post("/predict", json={**POINT, "latitude": 91}), 422, "validation_error")
+    assert body["error"]["details"][0]["field"] == "latitude"
+    assert body["error"]["message"].startswith("latitude:")
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"samples": []}, 422, "validation_error"),
+        ({"samples": "x"}, 422, "validation_error"),
+        ({}, 422, "validation_error"),
+        ({"samples": [POINT, POINT]}, 422, "validation_error"),  # same stream, same time
+        ({"samples": [{**POINT, "timestamp": None}]}, 422, "validation_error"),
+    ],
+)
+def test_bad_batches(client: FlaskClient, payload: dict[str, Any], status: int, code: str) -> None:
+    _error(client.post("/batch_predict", json=payload), status, code)
+
+
+def test_limits_on_body_and_batch_size(trained_bundle: Path) -> None:
+    app = create_app(
+        {"model_path": trained_bundle / "models", "max_batch_size": 3, "max_content_length": 2048}
+    )
+    client = app.test_client()
+    samples = [{**POINT, "timestamp": POINT["timestamp"] + i} for i in range(4)]
+    _error(client.post("/batch_predict", json={"samples": samples}), 413, "batch_too_large")
+    assert client.post("/batch_predict", json={"samples": samples[:3]}).status_code == 200
+    _error(
+        client.post("/predict", data=b" " * 5000, content_type="application/json"),
+        413,
+        "payload_too_large",
+    )
+
+
+def test_unknown_paths_and_methods_are_json(client: FlaskClient) -> None:
+    _error(client.get("/nope"), 404, "not_found")
+    _error(client.get("/predict"), 405, "method_not_allowed")
+
+
+def test_info_and_openapi(client: FlaskClient) -> None:
+    info = client.get("/info").get_json()
+    assert info["model"]["model_version"] and len(info["features"]) == 16
+    assert "POST /predict" in info["endpoints"] and info["service"]["store"] == "memory"
+    assert "LSTM" in info["model"]["metrics"]
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    assert {"/predict", "/batch_predict", "/health", "/livez", "/info", "/metrics"} <= set(
+        spec["paths"]
+    )
+    observation = spec["components"]["schemas"]["Observation"]
+    assert observation["properties"]["latitude"]["maximum"] == 90
+    refs = json.dumps(spec)
+    for name in ("Observation", "Prediction", "BatchRequest", "BatchResponse", "ErrorResponse"):
+        assert f"#/components/schemas/{name}" in refs and name in spec["components"]["schemas"]
+
+
+def test_metrics_count_requests_predictions_and_errors(client: FlaskClient) -> None:
+    client.post("/predict", json={k: v for k, v in POINT.items() if k != "track_id"})
+    client.post("/predict", data=b"{", content_type="application/json")
+    text = client.get("/metrics").get_data(as_text=True)
+    for name in (
+        "missile_classifier_requests_total",
+        "missile_classifier_request_duration_seconds",
+        "missile_classifier_predictions_total",
+        "missile_classifier_errors_total",
+        "missile_classifier_inference_duration_seconds",
+        "missile_classifier_model_info",
+        "missile_classifier_active_streams",
+    ):
+        assert name in text
+    assert 'missile_classifier_errors_total{type="bad_json"}' in text
+
+
+def test_request_id_is_honoured_and_logged(
+    trained_bundle: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Built inside the test so that its JSON log lines go to this test's captured stderr.
+    client = create_app({"model_path": trained_bundle / "models"}).test_client()
+    response = client.post("/predict", json=POINT, headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+    assert len(client.get("/livez").headers["X-Request-ID"]) == 32  # generated when absent
+    lines = [
+        json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    record = next(r for r in lines if r.get("request_id") == "abc-123")
+    assert record["endpoint"] == "/predict" and record["status"] == 200
+    assert record["track_id"] == 7 and record["prediction"] in ("reentry", "non_reentry")
+    assert 0 <= record["probability"] <= 1 and record["latency_ms"] > 0
+
+
+def test_missing_model_is_not_ready_with_a_reason(tmp_path: Path) -> None:
+    client = create_app({"model_path": tmp_path}).test_client()
+    assert client.get("/livez").status_code == 200
+    health = client.get("/health")
+    assert health.status_code == 503 and "train one first" in health.get_json()["reason"]
+    _error(client.post("/predict", json=POINT), 503, "model_unavailable")
+    assert client.get("/info").get_json()["model"] is None
+
+
+def test_api_key_switch(trained_bundle: Path) -> None:
+    client = create_app(
+        {"model_path": trained_bundle / "models", "api_key": "s3cret"}
+    ).test_client()
+    _error(client.post("/predict", json=POINT), 401, "unauthorized")
+    _error(client.post("/predict", json=POINT, headers={"X-API-Key": "s3cre"}), 401, "unauthorized")
+    assert client.post("/predict", json=POINT, headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert client.get("/health").status_code == 200 and client.get("/metrics").status_code == 200
+
+
+def test_rate_limit_switch(trained_bundle: Path) -> None:
+    client = create_app(
+        {"model_path": trained_bundle / "models", "rate_limit": "3/minute"}
+    ).test_client()
+    point = {k: v for k, v in POINT.items() if k != "track_id"}
+    assert [client.post("/predict", json=point).status_code for _ in range(3)] == [200] * 3
+    limited = client.post("/predict", json=point)
+    _error(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) > 0
+    assert client.get("/health").status_code == 200  # probes are never limited
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"port": 0}, "PORT"),
+        ({"rate_limit": "lots"}, "RATE_LIMIT"),
+        ({"redis_url": "http://x"}, "REDIS_URL"),
+        ({"log_level": "LOUD"}, "LOG_LEVEL"),
+    ],
+)
+def test_bad_configuration_is_named(env: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_service_runs_without_torch_and_pandas(trained_bundle: Path) -> None:
+    script = f"""
+import sys
+sys.modules["torch"] = None
+sys.modules["pandas"] = None
+from missile_classifier.service.app import create_app
+client = create_app({{"model_path": {str(trained_bundle / "models")!r}}}).test_client()
+point = dict(timestamp=1.0, track_id=1, sensor_id=3, latitude=1.0, longitude=2.0, altitude=3.0)
+print(client.post("/predict", json=point).status_code, client.get("/health").status_code)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", "200"]

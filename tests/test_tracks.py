@@ -1,0 +1,546 @@
+"""Track stores: one contract for memory and Redis; Redis against a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+from missile_classifier.features import N_FEATURES
+from missile_classifier.tracks import (
+    MemoryTrackStore,
+    RedisTrackStore,
+    StoreConflict,
+    StoreUnavailable,
+    TrackStore,
+    create_store,
+)
+from missile_classifier.windows import Scaler, StreamMemory, stream_windows
+from redis_server import RedisServer, free_port
+
+SCALER = Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 10)
+KEY = (7, 3)
+MakeStore = Callable[..., TrackStore]
+
+
+def _points(n: int, start: float = 1_731_308_400.0) -> dict[str, np.ndarray]:
+    """A climbing stream sampled every 0.5 s."""
+    i = np.arange(n, dtype=np.float64)
+    altitude = 450.0 * i
+    return {
+        "timestamp": start + 0.5 * i,
+        "latitude": 64.13 - 0.001 * i,
+        "longitude": -21.90 - 0.003 * i,
+        "altitude": altitude,
+        "radiometric_intensity": 0.833 * altitude / 100_000.0,
+    }
+
+
+def _memory(n: int = 12) -> StreamMemory:
+    """A real stream memory after ``n`` points."""
+    return stream_windows(_points(n), SCALER)[2]
+
+
+TEMPLATE = _memory(3)
+
+
+def _bump(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
+    """Step that counts updates: returns the new count (each count is returned exactly once)."""
+    base = TEMPLATE if memory is None else memory
+    count = (0 if memory is None else memory.count) + 1
+    return count, StreamMemory(base.state, base.recent, count)
+
+
+def _set(memory: StreamMemory) -> Callable[[StreamMemory | None], tuple[None, StreamMemory]]:
+    return lambda _: (None, memory)
+
+
+def _assert_same(got: StreamMemory | None, expected: StreamMemory) -> None:
+    assert got is not None
+    assert got.state == expected.state
+    assert got.count == expected.count
+    assert got.recent.dtype == np.float32
+    np.testing.assert_array_equal(got.recent, expected.recent)
+
+
+def _count(store: TrackStore, key: tuple[int, int]) -> int:
+    """Updates a held stream has seen."""
+    memory = store.get(key)
+    assert memory is not None
+    return memory.count
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+def _redis_store(url: str, **kwargs: Any) -> RedisTrackStore:
+    """A store in its own key namespace, so tests sharing the server do not meet."""
+    kwargs.setdefault("prefix", f"test-{uuid.uuid4().hex[:12]}")
+    return RedisTrackStore(url, **kwargs)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request: pytest.FixtureRequest) -> Iterator[MakeStore]:
+    """Build stores of the parametrized kind (keyword arguments go to the constructor)."""
+    made: list[TrackStore] = []
+
+    def make(**kwargs: Any) -> TrackStore:
+        store: TrackStore
+        if request.param == "memory":
+            store = MemoryTrackStore(**kwargs)
+        else:
+            store = _redis_store(request.getfixturevalue("redis_server").url, **kwargs)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.clear()
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: MakeStore) -> TrackStore:
+    return make_store()
+
+
+# ----------------------------------------------------------------------------- both stores
+
+
+def test_round_trip_preserves_the_memory_exactly(store: TrackStore) -> None:
+    memory = _memory()
+    seen: list[StreamMemory | None] = []
+
+    def step(old: StreamMemory | None) -> tuple[str, StreamMemory]:
+        seen.append(old)
+        return "result", memory
+
+    assert store.update(KEY, step) == "result"
+    assert seen == [None]
+    _assert_same(store.get(KEY), memory)
+    store.update(KEY, step)
+    _assert_same(seen[1], memory)
+
+
+def test_streaming_through_the_store_equals_one_batch(store: TrackStore) -> None:
+    columns = _points(15)
+    batch, batch_context, _ = stream_windows(columns, SCALER)
+    for i in range(15):
+        point = {c: v[i : i + 1] for c, v in columns.items()}
+
+        def step(old: StreamMemory | None) -> tuple[tuple[np.ndarray, int], StreamMemory]:
+            windows, context, new = stream_windows(point, SCALER, old)  # noqa: B023
+            return (windows[0], int(context[0])), new
+
+        window, context = store.update(KEY, step)
+        np.testing.assert_array_equal(window, batch[i])
+        assert context == batch_context[i]
+
+
+def test_a_raising_step_stores_nothing(store: TrackStore) -> None:
+    error = RuntimeError("boom")
+
+    def fail(_: StreamMemory | None) -> tuple[None, StreamMemory]:
+        raise error
+
+    with pytest.raises(RuntimeError) as raised:
+        store.update(KEY, fail)
+    assert raised.value is error
+    assert store.get(KEY) is None
+    assert store.active_streams() == 0
+
+    memory = _memory()
+    store.update(KEY, _set(memory))
+    with pytest.raises(RuntimeError):
+        store.update(KEY, fail)
+    _assert_same(store.get(KEY), memory)
+
+
+def test_an_old_timestamp_raises_value_error_and_keeps_the_stream(store: TrackStore) -> None:
+    columns = _points(4)
+    store.update(KEY, lambda old: (None, stream_windows(columns, SCALER, old)[2]))
+    before = store.get(KEY)
+    assert before is not None
+    with pytest.raises(ValueError, match="strictly increase"):
+        store.update(KEY, lambda old: (None, stream_windows(columns, SCALER, old)[2]))
+    _assert_same(store.get(KEY), before)
+
+
+def test_lru_cap_evicts_the_least_recently_updated(make_store: MakeStore) -> None:
+    store = make_store(max_streams=3)
+    for track in (1, 2, 3, 1, 4):  # 1 is refreshed, so 2 is the oldest when 4 arrives
+        store.update((track, 0), _bump)
+    assert store.get((2, 0)) is None
+    assert all(store.get((track, 0)) is not None for track in (1, 3, 4))
+    assert _count(store, (1, 0)) == 2
+    assert store.active_streams() == 3
+
+
+def test_active_streams_delete_and_clear(store: TrackStore) -> None:
+    for track in range(5):
+        store.update((track, 1), _bump)
+    assert store.active_streams() == 5
+    assert store.delete((2, 1)) is True
+    assert store.delete((2, 1)) is False
+    assert store.get((2, 1)) is None
+    assert store.active_streams() == 4
+    store.clear()
+    assert store.active_streams() == 0
+    assert store.get((0, 1)) is None
+    assert store.update((0, 1), _bump) == 1  # usable after clear
+
+
+def test_numpy_integers_name_the_same_stream(store: TrackStore) -> None:
+    store.update((np.int64(7), np.int32(3)), _bump)  # type: ignore[arg-type]
+    assert store.update(KEY, _bump) == 2
+
+
+def test_ping(store: TrackStore) -> None:
+    store.ping()
+
+
+def test_limits_are_validated() -> None:
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        MemoryTrackStore(ttl_seconds=0)
+    with pytest.raises(ValueError, match="max_streams"):
+        RedisTrackStore("redis://127.0.0.1:1/0", max_streams=0)
+
+
+def test_create_store_picks_redis_only_with_a_url() -> None:
+    for url in (None, ""):
+        with create_store(url, ttl_seconds=5.0, max_streams=9) as memory:
+            assert isinstance(memory, MemoryTrackStore)
+            assert (memory.kind, memory.ttl_seconds, memory.max_streams) == ("memory", 5.0, 9)
+    with create_store("redis://127.0.0.1:1/0", ttl_seconds=5.0, max_streams=9) as shared:
+        assert isinstance(shared, RedisTrackStore)  # created without connecting
+        assert (shared.kind, shared.ttl_seconds, shared.max_streams) == ("redis", 5.0, 9)
+
+
+# ----------------------------------------------------------------------------- memory store
+
+
+def test_memory_ttl_counts_from_the_last_update() -> None:
+    clock = FakeClock()
+    store = MemoryTrackStore(ttl_seconds=10.0, clock=clock)
+    store.update(KEY, _bump)
+    store.update((8, 3), _bump)
+    clock.now += 6
+    store.update(KEY, _bump)  # refreshed: lives until +16
+    clock.now += 5
+    assert store.active_streams() == 1  # counting drops the expired stream unasked
+    assert store.get((8, 3)) is None
+    assert store.get(KEY) is not None
+    clock.now += 5
+    assert store.get(KEY) is None
+    assert store.active_streams() == 0
+    assert store.update(KEY, _bump) == 1  # an expired stream starts afresh
+
+
+def test_memory_concurrent_updates_are_not_lost() -> None:
+    store = MemoryTrackStore()
+    start = threading.Barrier(8)
+    counts: list[int] = []
+
+    def slow_bump(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
+        time.sleep(0)  # let another thread run between the read and the write
+        return _bump(memory)
+
+    def worker() -> None:
+        start.wait()
+        counts.extend(store.update(KEY, slow_bump) for _ in range(50))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(counts) == list(range(1, 401))
+    assert _count(store, KEY) == 400
+
+
+def test_memory_store_hands_out_copies() -> None:
+    store = MemoryTrackStore()
+    store.update(KEY, _set(_memory()))
+    held = store.get(KEY)
+    assert held is not None
+    held.recent[:] = -1.0
+    held.state.count = -1
+    _assert_same(store.get(KEY), _memory())
+
+
+# ----------------------------------------------------------------------------- Redis store
+
+
+def test_redis_ttl_expires_streams(redis_server: RedisServer) -> None:
+    store = _redis_store(redis_server.url, ttl_seconds=0.4)
+    store.update(KEY, _bump)
+    store.update((8, 3), _bump)
+    time.sleep(0.25)
+    store.update(KEY, _bump)  # refreshed
+    time.sleep(0.25)
+    assert store.get((8, 3)) is None
+    assert store.active_streams() == 1
+    time.sleep(0.5)
+    assert store.get(KEY) is None
+    assert store.active_streams() == 0
+    assert store.update(KEY, _bump) == 1
+
+
+def test_two_replicas_share_streams_and_the_cap(redis_server: RedisServer) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    first = RedisTrackStore(redis_server.url, max_streams=2, prefix=prefix)
+    second = RedisTrackStore(redis_server.url, max_streams=2, prefix=prefix)
+    assert first.update(KEY, _bump) == 1
+    assert second.update(KEY, _bump) == 2
+    assert _count(first, KEY) == 2
+    second.update((1, 1), _bump)
+    first.update((2, 2), _bump)  # KEY is now the least recently updated of three
+    assert second.get(KEY) is None
+    assert first.active_streams() == second.active_streams() == 2
+    assert second.delete((1, 1)) and first.get((1, 1)) is None
+    second.clear()
+    assert first.active_streams() == 0
+    first.close()
+    second.close()
+
+
+def test_redis_clear_leaves_other_prefixes_alone(redis_server: RedisServer) -> None:
+    mine, other = _redis_store(redis_server.url), _redis_store(redis_server.url)
+    mine.update(KEY, _bump)
+    other.update(KEY, _bump)
+    mine.clear()
+    assert mine.get(KEY) is None
+    assert other.get(KEY) is not None and other.active_streams() == 1
+    other.clear()
+
+
+def _hammer(url: str, prefix: str, threads: int, updates: int) -> list[int]:
+    """One "replica": its own store and client, several threads updating one stream."""
+    store = RedisTrackStore(url, prefix=prefix)
+    counts: list[int] = []
+    start = threading.Barrier(threads)
+
+    def worker() -> None:
+        start.wait()
+        counts.extend(store.update(KEY, _bump) for _ in range(updates))
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    store.close()
+    return counts
+
+
+def test_redis_concurrent_updates_from_processes_are_not_lost(redis_server: RedisServer) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    replicas, threads, updates = 2, 4, 25
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(replicas, mp_context=context) as pool:
+        futures = [
+            pool.submit(_hammer, redis_server.url, prefix, threads, updates)
+            for _ in range(replicas)
+        ]
+        # This process is a third replica meanwhile.
+        local = _hammer(redis_server.url, prefix, threads, updates)
+        counts = local + [count for future in futures for count in future.result()]
+    total = (replicas + 1) * threads * updates
+    assert sorted(counts) == list(range(1, total + 1))
+    store = RedisTrackStore(redis_server.url, prefix=prefix)
+    assert _count(store, KEY) == total
+    store.clear()
+    store.close()
+
+
+def test_redis_gives_up_after_bounded_conflicts(redis_server: RedisServer) -> None:
+    store = _redis_store(redis_server.url)
+    rival = RedisTrackStore(redis_server.url, prefix=store.prefix)
+    store.max_attempts = 3
+    calls = 0
+
+    def step(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
+        nonlocal calls
+        calls += 1
+        rival.update(KEY, _bump)  # another replica commits while this update is in flight
+        return _bump(memory)
+
+    with pytest.raises(StoreConflict, match="after 3 attempts"):
+        store.update(KEY, step)
+    assert calls == 3
+    assert _count(store, KEY) == 3  # the rival's three only
+    store.clear()
+    rival.close()
+    store.close()
+
+
+def test_redis_connection_lost_before_exec_starts_over(redis_server: RedisServer) -> None:
+    store = _redis_store(redis_server.url)
+    store.update(KEY, _bump)
+    admin = redis.Redis.from_url(redis_server.url)
+    calls = 0
+
+    def step(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # drop the store's connection between its read and its commit
+            admin.client_kill_filter(_type="normal", skipme=True)
+        return _bump(memory)
+
+    assert store.update(KEY, step) == 2
+    assert calls == 2
+    assert _count(store, KEY) == 2
+    store.clear()
+    admin.close()
+
+
+def test_redis_keys_follow_the_documented_layout(redis_server: RedisServer) -> None:
+    store = _redis_store(redis_server.url)
+    admin = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    store.update(KEY, _set(_memory()))
+    raw = admin.get(f"{store.prefix}:stream:7:3")
+    assert raw is not None and json.loads(raw) == _memory().to_dict()
+    assert 0 < admin.pttl(f"{store.prefix}:stream:7:3") <= 3_600_000
+    assert admin.zrange(f"{store.prefix}:streams", 0, -1) == ["7:3"]
+    # Streams written by another replica, more than one clearing batch of them.
+    with admin.pipeline(transaction=False) as pipe:
+        for track in range(2_500):
+            pipe.set(f"{store.prefix}:stream:{track}:0", "{}")
+        pipe.execute()
+    store.clear()
+    assert admin.keys(f"{store.prefix}:*") == []
+    admin.close()
+
+
+def test_redis_unreadable_value_starts_the_stream_afresh(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _redis_store(redis_server.url)
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.set(f"{store.prefix}:stream:7:3", '{"state": {"count": 1}, "recent": [], "count": 1}')
+    assert store.get(KEY) is None
+    assert store.update(KEY, _bump) == 1
+    assert "unreadable" in caplog.text
+    store.clear()
+    admin.close()
+
+
+def test_redis_refusals_are_unavailable_and_bugs_are_not(redis_server: RedisServer) -> None:
+    store = _redis_store(redis_server.url)
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.config_set("maxmemory", 1)  # Redis is up but refuses writes
+    try:
+        with pytest.raises(StoreUnavailable, match="refused"):
+            store.update(KEY, _bump)
+    finally:
+        admin.config_set("maxmemory", 0)
+    admin.rpush(f"{store.prefix}:stream:7:3", "not a stream")
+    with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+        store.get(KEY)
+    admin.delete(f"{store.prefix}:stream:7:3")
+    admin.close()
+
+
+def test_redis_timeout_during_commit_says_the_outcome_is_unknown() -> None:
+    with RedisServer() as server:
+        store = RedisTrackStore(server.url, prefix="commit", socket_timeout=0.2)
+
+        def step(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
+            server.pause()  # Redis hangs after the read, before EXEC
+            return _bump(memory)
+
+        try:
+            with pytest.raises(StoreUnavailable, match="may or may not have been stored"):
+                store.update(KEY, step)
+        finally:
+            server.resume()
+        # The EXEC sent to the frozen server may still run when it wakes: either is right.
+        assert store.update(KEY, _bump) in (1, 2)
+        store.close()
+
+
+def test_redis_outage_raises_quickly_and_recovers() -> None:
+    with RedisServer() as server:
+        store = RedisTrackStore(server.url, prefix="outage")
+        store.update(KEY, _bump)
+        server.kill()
+        calls: list[Callable[[], object]] = [
+            store.ping,
+            lambda: store.get(KEY),
+            lambda: store.update(KEY, _bump),
+            store.active_streams,
+            lambda: store.delete(KEY),
+            store.clear,
+        ]
+        for call in calls:
+            began = time.perf_counter()
+            with pytest.raises(StoreUnavailable, match="unreachable"):
+                call()
+            assert time.perf_counter() - began < 0.5
+        server.restart()  # same port, empty (no persistence); same store object
+        store.ping()
+        assert store.get(KEY) is None
+        assert store.update(KEY, _bump) == 1
+        assert store.active_streams() == 1
+        store.close()
+
+
+def test_redis_hung_server_times_out_and_recovers() -> None:
+    with RedisServer() as server:
+        store = RedisTrackStore(server.url, prefix="hung", socket_timeout=0.2)
+        store.update(KEY, _bump)
+        server.pause()
+        try:
+            began = time.perf_counter()
+            with pytest.raises(StoreUnavailable, match="did not answer"):
+                store.ping()
+            with pytest.raises(StoreUnavailable, match="did not answer"):
+                store.update(KEY, _bump)
+            assert time.perf_counter() - began < 2.0
+        finally:
+            server.resume()
+        store.ping()
+        assert store.update(KEY, _bump) == 2
+        store.close()
+
+
+def test_unavailable_message_hides_the_password() -> None:
+    store = RedisTrackStore(f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    with pytest.raises(StoreUnavailable) as raised:
+        store.ping()
+    assert "hunter2" not in str(raised.value)
+    assert ":***@127.0.0.1" in str(raised.value)
+    store.close()
+
+
+def test_redis_server_helper_restarts_on_the_same_port() -> None:
+    server = RedisServer()
+    with server:
+        port, pid = server.port, server.pid
+        assert server.running
+        server.kill()
+        assert not server.running
+        server.restart()
+        assert (server.port, server.running) == (port, True)
+        assert server.pid != pid
+    assert not server.running
