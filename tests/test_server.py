@@ -17,6 +17,7 @@ import requests
 
 from redis_server import RedisServer
 from server import Server
+from test_cli import EXE
 
 COLUMNS = [
     "timestamp",
@@ -102,7 +103,7 @@ def test_streaming_through_both_workers_equals_batch_and_cli(
     track.to_csv(tmp_path / "track.csv", index=False)
     cli = subprocess.run(
         [
-            "missile-classifier",
+            EXE,
             "predict",
             "--model",
             str(trained_bundle / "models"),
