@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -18,6 +19,7 @@ import requests
 from redis_server import RedisServer
 from server import Server
 from test_cli import EXE
+from test_service import BAD_BODIES
 
 COLUMNS = [
     "timestamp",
@@ -229,3 +231,33 @@ def test_api_key_and_rate_limit_on_the_real_server(
         # The limit is shared through Redis, so both workers count the same 5 requests.
         assert codes == [200] * 5 + [429] * 2
         assert requests.get(running.url + "/health", timeout=5).status_code == 200
+
+
+def test_every_class_of_bad_input_over_http(server: Server) -> None:
+    session = requests.Session()
+    headers = {"Content-Type": "application/json"}
+    for body, status, code in BAD_BODIES:
+        response = session.post(server.url + "/predict", data=body, headers=headers, timeout=5)
+        assert response.status_code == status, (body, response.text)
+        assert response.json()["error"]["code"] == code and "Traceback" not in response.text
+    oversize = session.post(
+        server.url + "/batch_predict", data=b" " * (11 * 1024 * 1024), headers=headers, timeout=30
+    )
+    assert oversize.status_code == 413 and oversize.json()["error"]["code"] == "payload_too_large"
+    many = {"samples": [{"latitude": 1.0, "longitude": 2.0, "altitude": 3.0}] * 10_001}
+    too_many = session.post(server.url + "/batch_predict", json=many, timeout=30)
+    assert too_many.status_code == 413 and too_many.json()["error"]["code"] == "batch_too_large"
+    assert session.get(server.url + "/health", timeout=5).json()["status"] == "ok"
+
+
+def test_serve_refuses_bad_configuration() -> None:
+    result = subprocess.run(
+        [EXE, "serve"],
+        env={**os.environ, "PORT": "99999", "RATE_LIMIT": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and "PORT" in result.stderr and "RATE_LIMIT" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -117,28 +117,28 @@ def test_out_of_order_point_is_a_conflict(client: FlaskClient) -> None:
     assert client.post("/predict", json=later).get_json()["context_points"] == 2
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "code"),
-    [
-        (b"{not json", 400, "bad_json"),
-        (b'{"latitude": NaN, "longitude": 0, "altitude": 1}', 400, "bad_json"),
-        (b'{"latitude": 1, "longitude": Infinity, "altitude": 1}', 400, "bad_json"),
-        (b'{"latitude": 1, "longitude": 2, "altitude": -Infinity}', 400, "bad_json"),
-        (b"[1, 2]", 422, "validation_error"),
-        (b'{"longitude": 2, "altitude": 3}', 422, "validation_error"),
-        (b'{"latitude": "1.0", "longitude": 2, "altitude": 3}', 422, "validation_error"),
-        (b'{"latitude": true, "longitude": 2, "altitude": 3}', 422, "validation_error"),
-        (b'{"latitude": 90.5, "longitude": 2, "altitude": 3}', 422, "validation_error"),
-        (b'{"latitude": 1, "longitude": -180.5, "altitude": 3}', 422, "validation_error"),
-        (
-            b'{"latitude": 1, "longitude": 2, "altitude": 3, "track_id": 1.5, "timestamp": 1}',
-            422,
-            "validation_error",
-        ),
-        (b'{"latitude": 1, "longitude": 2, "altitude": 3, "track_id": 1}', 422, "validation_error"),
-        (b"1e999", 422, "validation_error"),
-    ],
-)
+BAD_BODIES: list[tuple[bytes, int, str]] = [
+    (b"{not json", 400, "bad_json"),
+    (b'{"latitude": NaN, "longitude": 0, "altitude": 1}', 400, "bad_json"),
+    (b'{"latitude": 1, "longitude": Infinity, "altitude": 1}', 400, "bad_json"),
+    (b'{"latitude": 1, "longitude": 2, "altitude": -Infinity}', 400, "bad_json"),
+    (b"[1, 2]", 422, "validation_error"),
+    (b'{"longitude": 2, "altitude": 3}', 422, "validation_error"),
+    (b'{"latitude": "1.0", "longitude": 2, "altitude": 3}', 422, "validation_error"),
+    (b'{"latitude": true, "longitude": 2, "altitude": 3}', 422, "validation_error"),
+    (b'{"latitude": 90.5, "longitude": 2, "altitude": 3}', 422, "validation_error"),
+    (b'{"latitude": 1, "longitude": -180.5, "altitude": 3}', 422, "validation_error"),
+    (
+        b'{"latitude": 1, "longitude": 2, "altitude": 3, "track_id": 1.5, "timestamp": 1}',
+        422,
+        "validation_error",
+    ),
+    (b'{"latitude": 1, "longitude": 2, "altitude": 3, "track_id": 1}', 422, "validation_error"),
+    (b"1e999", 422, "validation_error"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), BAD_BODIES)
 def test_bad_predict_bodies(client: FlaskClient, body: bytes, status: int, code: str) -> None:
     _error(client.post("/predict", data=body, content_type="application/json"), status, code)
 

@@ -544,3 +544,17 @@ def test_redis_server_helper_restarts_on_the_same_port() -> None:
         assert (server.port, server.running) == (port, True)
         assert server.pid != pid
     assert not server.running
+
+
+def test_model_versions_do_not_share_streams(redis_server: RedisServer) -> None:
+    # During a rolling upgrade two bundles serve at once: their stored rows are not compatible.
+    old = create_store(redis_server.url, namespace="v1")
+    new = create_store(redis_server.url, namespace="v2")
+    again = create_store(redis_server.url, namespace="v1")
+    try:
+        old.update((5, 5), _set(_memory()))
+        assert new.get((5, 5)) is None and again.get((5, 5)) is not None
+    finally:
+        for store in (old, new, again):
+            store.clear()
+            store.close()

@@ -575,7 +575,10 @@ def _glob_escape(text: str) -> str:
 
 
 def create_store(
-    redis_url: str | None, ttl_seconds: float = 3600.0, max_streams: int = 100_000
+    redis_url: str | None,
+    ttl_seconds: float = 3600.0,
+    max_streams: int = 100_000,
+    namespace: str | None = None,
 ) -> TrackStore:
     """The store the service's configuration asks for: Redis if a URL is given, else memory.
 
@@ -583,7 +586,13 @@ def create_store(
         redis_url: ``REDIS_URL``; empty or ``None`` means in-process memory.
         ttl_seconds: Forget a stream this long after its last update.
         max_streams: Keep at most this many streams.
+        namespace: Appended to the Redis key prefix. The service passes the model version:
+            a stream's stored rows are scaled for one bundle, so replicas serving different
+            bundles during a rolling upgrade must not read each other's streams.
     """
     if redis_url:
-        return RedisTrackStore(redis_url, ttl_seconds=ttl_seconds, max_streams=max_streams)
+        prefix = "missile-classifier" + (f":{namespace}" if namespace else "")
+        return RedisTrackStore(
+            redis_url, ttl_seconds=ttl_seconds, max_streams=max_streams, prefix=prefix
+        )
     return MemoryTrackStore(ttl_seconds=ttl_seconds, max_streams=max_streams)

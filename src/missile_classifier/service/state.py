@@ -40,11 +40,17 @@ class ServiceState:
 
     @classmethod
     def start(cls, settings: Settings) -> ServiceState:
-        """Create the store and load the model now (not on the first request)."""
-        store = create_store(settings.redis_url, settings.track_ttl_seconds, settings.max_streams)
-        state = cls(settings, store)
+        """Load the model now (not on the first request), then open the track store."""
+        state = cls(settings, cls._open_store(settings, None))
         state.load_model()
         return state
+
+    @staticmethod
+    def _open_store(settings: Settings, model_version: str | None) -> TrackStore:
+        # Streams are namespaced by model version: their stored rows fit one bundle only.
+        return create_store(
+            settings.redis_url, settings.track_ttl_seconds, settings.max_streams, model_version
+        )
 
     @property
     def ready(self) -> bool:
@@ -68,6 +74,9 @@ class ServiceState:
                     "model_load_failed", model_path=str(self.settings.model_path), reason=str(exc)
                 )
                 return
+            if self.model is None or self.model.model_version != model.model_version:
+                self.store.close()
+                self.store = self._open_store(self.settings, model.model_version)
             self.model, self.reason = model, None
             metrics.MODEL_READY.set(1)
             metrics.MODEL_INFO.labels(version=model.model_version).set(1)
