@@ -16,7 +16,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -25,7 +27,7 @@ from redis_server import RedisServer  # the tests' helpers, reused
 from server import Server
 
 
-def timed(session: requests.Session, url: str, bodies: list[dict[str, object]]) -> list[float]:
+def timed(session: requests.Session, url: str, bodies: Sequence[Mapping[str, Any]]) -> list[float]:
     """Seconds per request, each checked for a 200."""
     times = []
     for body in bodies:
