@@ -9,7 +9,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,17 +18,8 @@ import requests
 from redis_server import RedisServer
 from server import Server
 from test_cli import EXE
-from test_service import BAD_BODIES
+from test_service import BAD_BODIES, samples_of
 
-COLUMNS = [
-    "timestamp",
-    "track_id",
-    "sensor_id",
-    "latitude",
-    "longitude",
-    "altitude",
-    "radiometric_intensity",
-]
 pytestmark = pytest.mark.slow
 
 
@@ -51,13 +41,6 @@ def server(
     log = tmp_path_factory.mktemp("server") / "server.log"
     with Server(env, log, workers=2) as running:
         yield running
-
-
-def _samples(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {str(c): (int(v) if c in ("track_id", "sensor_id") else float(v)) for c, v in row.items()}
-        for row in frame[COLUMNS].to_dict("records")
-    ]
 
 
 def _counter(text: str, name: str, **labels: str) -> float:
@@ -96,11 +79,11 @@ def test_streaming_through_both_workers_equals_batch_and_cli(
     track = frame[frame["track_id"] == frame["track_id"].iloc[-1]].reset_index(drop=True)
     session = requests.Session()
     streamed = [
-        session.post(server.url + "/predict", json=s, timeout=5).json() for s in _samples(track)
+        session.post(server.url + "/predict", json=s, timeout=5).json() for s in samples_of(track)
     ]
     assert streamed[-1]["context_points"] == 10 and streamed[0]["context_points"] == 1
     batch = session.post(
-        server.url + "/batch_predict", json={"samples": _samples(track)}, timeout=30
+        server.url + "/batch_predict", json={"samples": samples_of(track)}, timeout=30
     ).json()["predictions"]
     track.to_csv(tmp_path / "track.csv", index=False)
     cli = subprocess.run(

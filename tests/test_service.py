@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from missile_classifier.inference import ModelInferenceService
+from missile_classifier.schema import FEATURE_COLUMNS
 from missile_classifier.service.app import ConfigError, create_app, load_settings
 
 POINT = {
@@ -55,16 +56,9 @@ def _track(trained_bundle: Path) -> pd.DataFrame:
     return track.reset_index(drop=True)
 
 
-def _samples(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    columns = [
-        "timestamp",
-        "track_id",
-        "sensor_id",
-        "latitude",
-        "longitude",
-        "altitude",
-        "radiometric_intensity",
-    ]
+def samples_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a track frame as API observations (ids as ints, the rest as floats)."""
+    columns = list(FEATURE_COLUMNS)
     return [
         {str(c): (int(v) if c in ("track_id", "sensor_id") else float(v)) for c, v in row.items()}
         for row in frame[columns].to_dict("records")
@@ -94,7 +88,7 @@ def test_streaming_point_by_point_equals_batch_and_cli(
     client: FlaskClient, trained_bundle: Path
 ) -> None:
     track = _track(trained_bundle)
-    samples = _samples(track)
+    samples = samples_of(track)
     streamed = [client.post("/predict", json=s).get_json() for s in samples]
     assert [p["context_points"] for p in streamed[:12]] == [*range(1, 11), 10, 10]
     batch = client.post("/batch_predict", json={"samples": samples[::-1]}).get_json()

@@ -214,7 +214,7 @@ def simulate_dataset(
     Returns:
         The dataset; every row of both frames is labeled.
     """
-    train_ids, test_ids = split_track_ids(n_tracks, test_fraction)
+    _, test_ids = split_track_ids(n_tracks, test_fraction)
     all_ids = np.arange(n_tracks)
     tracks: pd.DataFrame | None = None
     if profile == "challenge":
@@ -230,7 +230,6 @@ def simulate_dataset(
     in_test = frame[TRACK_ID].isin(test_ids).to_numpy()
     train = frame.loc[~in_test].reset_index(drop=True)
     test = frame.loc[in_test].reset_index(drop=True)
-    del train_ids  # documented by split_track_ids; the mask above is its complement
     return Dataset(profile, seed, train, test, tracks)
 
 
