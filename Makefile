@@ -15,7 +15,7 @@ MODEL_DIR ?= models
 PORT ?= 8000
 TRAIN_ARGS ?=
 
-.PHONY: run test lint format bench clean install
+.PHONY: run test lint format bench clean install system-deps
 
 install: $(STAMP)
 
@@ -42,7 +42,19 @@ run: $(STAMP)
 	@echo "Model ready in $(MODEL_DIR)/latest (report: $(MODEL_DIR)/latest/report.md)."
 	MODEL_PATH=$(MODEL_DIR) PORT=$(PORT) exec $(VENV)/bin/missile-classifier serve
 
-test: $(STAMP)
+# The tests run real redis-server and promtool (Debian packages redis-server and prometheus).
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			--no-install-recommends $$missing || { echo "Please install:$$missing"; exit 1; }; \
+	fi
+
+test: $(STAMP) system-deps
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 lint: $(STAMP)
