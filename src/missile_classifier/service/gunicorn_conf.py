@@ -29,6 +29,8 @@ accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 limit_request_line = 8190
+# Gunicorn 27's control socket lives in $HOME: unused here, and it breaks on a read-only root FS.
+control_socket_disable = True
 # Gunicorn's own messages (start, worker boot/exit) as JSON lines too, like the app's.
 logconfig_dict = {
     "version": 1,
