@@ -245,18 +245,24 @@ def train(
         result = run_training(config)
     except (SchemaError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    table = Table(title=f"Evaluated on {result.evaluated_on}", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"Evaluated on {result.evaluated_on}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    # Two-line headers keep the table within 80 columns; numbers are never truncated.
+    table.add_column("model", min_width=18)
     for column in (
-        "model",
         "F1",
         "prec.",
         "recall",
-        "ROC-AUC",
-        "onset med s",
-        "onset max s",
+        "ROC\nAUC",
+        "onset\nmedian s",
+        "onset\nmax s",
         "flicker",
     ):
-        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
+        table.add_column(column, justify="right", no_wrap=True)
     for name, metrics in result.metrics.items():
         tracks = metrics["tracks"]
         table.add_row(
@@ -370,7 +376,8 @@ def predict(
         err.print(
             f"{summary.rows:,} rows scored with {service.model_version} in "
             f"{summary.seconds:.1f} s ({summary.rows_per_second:,.0f} rows/s), "
-            f"{summary.reentry_rows:,} in reentry → {output}"
+            f"{summary.reentry_rows:,} in reentry → {output}",
+            highlight=False,
         )
 
 
