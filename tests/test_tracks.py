@@ -292,15 +292,16 @@ def test_memory_store_hands_out_copies() -> None:
 
 
 def test_redis_ttl_expires_streams(redis_server: RedisServer) -> None:
-    store = _redis_store(redis_server.url, ttl_seconds=0.4)
+    # Margins of 0.3 s or more around each expiry, so a loaded CI machine cannot flip them.
+    store = _redis_store(redis_server.url, ttl_seconds=1.0)
     store.update(KEY, _bump)
-    store.update((8, 3), _bump)
-    time.sleep(0.25)
-    store.update(KEY, _bump)  # refreshed
-    time.sleep(0.25)
+    store.update((8, 3), _bump)  # expires at t = 1.0
+    time.sleep(0.6)
+    store.update(KEY, _bump)  # refreshed: expires at t = 1.6
+    time.sleep(0.7)  # t = 1.3
     assert store.get((8, 3)) is None
     assert store.active_streams() == 1
-    time.sleep(0.5)
+    time.sleep(0.9)  # t = 2.2
     assert store.get(KEY) is None
     assert store.active_streams() == 0
     assert store.update(KEY, _bump) == 1
