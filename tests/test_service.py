@@ -288,3 +288,13 @@ print(client.post("/predict", json=point).status_code, client.get("/health").sta
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["200", "200"]
+
+
+def test_reloading_the_same_model_keeps_the_streams(app: Flask, client: FlaskClient) -> None:
+    assert client.post("/predict", json=POINT).status_code == 200
+    state = app.extensions["missile_classifier"]
+    state.mark_unusable("simulated failure")
+    assert client.get("/health").status_code == 503  # retried only after RELOAD_INTERVAL_S
+    state.load_model()
+    later = {**POINT, "timestamp": POINT["timestamp"] + 0.5}
+    assert client.post("/predict", json=later).get_json()["context_points"] == 2

@@ -36,6 +36,8 @@ class ServiceState:
     model: ModelInferenceService | None = None
     reason: str | None = "model not loaded yet"
     _last_attempt: float = field(default=-math.inf, repr=False)
+    #: Model version the store's streams belong to (None: opened before any model loaded).
+    _store_version: str | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -74,9 +76,11 @@ class ServiceState:
                     "model_load_failed", model_path=str(self.settings.model_path), reason=str(exc)
                 )
                 return
-            if self.model is None or self.model.model_version != model.model_version:
+            if self._store_version != model.model_version:
+                # A reload of the same bundle (after mark_unusable) keeps every stream.
                 self.store.close()
                 self.store = self._open_store(self.settings, model.model_version)
+                self._store_version = model.model_version
             self.model, self.reason = model, None
             metrics.MODEL_READY.set(1)
             metrics.MODEL_INFO.labels(version=model.model_version).set(1)
