@@ -28,6 +28,7 @@ import pandas as pd
 from missile_classifier import schema
 from missile_classifier.atmosphere import SEA_LEVEL_DENSITY, density
 from missile_classifier.progress import progress_bar
+from missile_classifier.simulate import track_rng
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -468,18 +469,13 @@ class _Params:
         return _Params(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
 
-def _track_rng(seed: int, track_id: int, stream: int) -> np.random.Generator:
-    """Random stream keyed only by (seed, track id, stream): chunk-independent results."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(track_id, stream)))
-
-
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(rng.uniform(bounds[0], bounds[1]))
 
 
 def _draw_one(track_id: int, seed: int, config: BallisticConfig) -> dict[str, float]:
     """Draw the parameters of one track from its own parameter stream."""
-    rng = _track_rng(seed, track_id, _PARAM_STREAM)
+    rng = track_rng(seed, track_id, _PARAM_STREAM)
     weights = np.array([c.weight for c in config.classes])
     k = int(rng.choice(len(config.classes), p=weights / weights.sum()))
     c = config.classes[k]
@@ -812,7 +808,7 @@ def _sample_times(
 
 def _plan_track(track_id: int, seed: int, flight_time: float, config: BallisticConfig) -> _Plan:
     """Choose 1-3 distinct sensors for a track, their sample times and noise."""
-    rng = _track_rng(seed, track_id, _SENSOR_STREAM)
+    rng = track_rng(seed, track_id, _SENSOR_STREAM)
     count = int(rng.integers(config.min_sensors, config.max_sensors + 1))
     chosen = rng.choice(len(config.sensors), size=count, replace=False)
     streams: list[tuple[int, FloatArray]] = []

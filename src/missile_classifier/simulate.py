@@ -45,9 +45,14 @@ PROFILES: Final[tuple[Profile, ...]] = ("challenge", "ballistic")
 CSV_DECIMALS: Final = {TIMESTAMP: 3, LATITUDE: 8, LONGITUDE: 8, ALTITUDE: 4, INTENSITY: 7}
 
 
-def track_rng(seed: int, track_id: int) -> np.random.Generator:
-    """Return the random stream of one track: a function of ``(seed, track_id)`` only."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(track_id),)))
+def track_rng(seed: int, track_id: int, *streams: int) -> np.random.Generator:
+    """Return a random stream of one track: a function of ``(seed, track_id, *streams)`` only.
+
+    ``streams`` tells apart independent uses within a track (the ballistic profile draws its
+    parameters and its sensors from two streams).
+    """
+    key = (int(track_id), *streams)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,21 @@ def group_streams(track_id: np.ndarray, sensor_id: np.ndarray, timestamp: np.nda
     return Streams(order, bounds)
 
 
+def _split_streams(
+    columns: Mapping[str, np.ndarray],
+) -> tuple[Streams, list[tuple[slice, dict[str, np.ndarray]]]]:
+    """Rows grouped into streams: the grouping, and each stream's sorted rows with their slice."""
+    streams = group_streams(columns[TRACK_ID], columns[SENSOR_ID], columns[TIMESTAMP])
+    sorted_columns = {
+        c: np.asarray(columns[c])[streams.order] for c in (*INPUT_COLUMNS, TRACK_ID, SENSOR_ID)
+    }
+    parts = [
+        (slice(begin, end), {c: v[begin:end] for c, v in sorted_columns.items()})
+        for begin, end in zip(streams.bounds[:-1], streams.bounds[1:], strict=True)
+    ]
+    return streams, parts
+
+
 def batch_windows(
     columns: Mapping[str, np.ndarray],
     scaler: Scaler,
@@ -160,15 +175,11 @@ def batch_windows(
     Raises:
         ValueError: If a stream's rows do not come after the time its memory has reached.
     """
-    streams = group_streams(columns[TRACK_ID], columns[SENSOR_ID], columns[TIMESTAMP])
-    sorted_columns = {
-        c: np.asarray(columns[c])[streams.order] for c in (*INPUT_COLUMNS, TRACK_ID, SENSOR_ID)
-    }
+    streams, parts = _split_streams(columns)
     n = len(streams.order)
     windows = np.empty((n, scaler.sequence_length, len(scaler.mean)), dtype=np.float32)
     context = np.empty(n, dtype=np.int64)
-    for begin, end in zip(streams.bounds[:-1], streams.bounds[1:], strict=True):
-        part = {c: v[begin:end] for c, v in sorted_columns.items()}
+    for rows, part in parts:
         key = (int(part[TRACK_ID][0]), int(part[SENSOR_ID][0]))
         memory = memories.get(key) if memories is not None else None
         if memory is not None and part[TIMESTAMP][0] <= memory.state.timestamp:
@@ -177,7 +188,7 @@ def batch_windows(
                 f"is not after {memory.state.timestamp}, already seen; rows of a stream must come "
                 "in time order across chunks"
             )
-        windows[begin:end], context[begin:end], new_memory = stream_windows(part, scaler, memory)
+        windows[rows], context[rows], new_memory = stream_windows(part, scaler, memory)
         if memories is not None:
             memories[key] = new_memory
     inverse = streams.inverse()
@@ -186,12 +197,9 @@ def batch_windows(
 
 def batch_features(columns: Mapping[str, np.ndarray]) -> np.ndarray:
     """Unscaled features of every row, in input order (what the scaler is fitted on)."""
-    streams = group_streams(columns[TRACK_ID], columns[SENSOR_ID], columns[TIMESTAMP])
-    sorted_columns = [
-        np.asarray(columns[c], dtype=np.float64)[streams.order] for c in INPUT_COLUMNS
-    ]
+    streams, parts = _split_streams(columns)
     features = np.empty((len(streams.order), N_FEATURES))
-    for begin, end in zip(streams.bounds[:-1], streams.bounds[1:], strict=True):
-        features[begin:end], _ = stream_features(*(c[begin:end] for c in sorted_columns))
+    for rows, part in parts:
+        features[rows], _ = stream_features(*(part[c] for c in INPUT_COLUMNS))
     in_input_order: np.ndarray = features[streams.inverse()]
     return in_input_order
