@@ -45,8 +45,8 @@ class Server:
         exe = shutil.which("missile-classifier") or str(
             Path(sys.executable).parent / "missile-classifier"
         )
-        env = {**os.environ, **self.env, "HOST": "127.0.0.1"}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        inherited = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        env = {**inherited, **self.env, "HOST": "127.0.0.1"}
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [exe, "serve", "--port", str(self.port), "--workers", str(self.workers)],

@@ -194,6 +194,21 @@ def test_missing_model_server_is_live_but_not_ready(tmp_path: Path) -> None:
         assert predict.status_code == 503 and predict.json()["error"]["code"] == "model_unavailable"
 
 
+def test_serve_removes_only_the_metrics_folder_it_created(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"MODEL_PATH": str(tmp_path / "no-model"), "REDIS_URL": "", "TMPDIR": str(scratch)}
+    with Server(env, tmp_path / "log", wait_for="/livez") as running:
+        requests.get(running.url + "/metrics", timeout=5)
+        assert len(list(scratch.glob("missile-classifier-metrics-*"))) == 1
+    assert list(scratch.glob("missile-classifier-metrics-*")) == []
+    own = tmp_path / "own-metrics"
+    mine = {**env, "PROMETHEUS_MULTIPROC_DIR": str(own)}
+    with Server(mine, tmp_path / "log2", wait_for="/livez"):
+        assert list(scratch.glob("missile-classifier-metrics-*")) == []
+    assert own.is_dir()
+
+
 def test_api_key_and_rate_limit_on_the_real_server(
     trained_bundle: Path, redis: RedisServer, tmp_path: Path
 ) -> None:
@@ -244,3 +259,13 @@ def test_serve_refuses_bad_configuration() -> None:
     )
     assert result.returncode == 2 and "PORT" in result.stderr and "RATE_LIMIT" in result.stderr
     assert "Traceback" not in result.stderr
+    unwritable = subprocess.run(
+        [EXE, "serve"],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": "/proc/no-such-dir"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert unwritable.returncode == 2 and "PROMETHEUS_MULTIPROC_DIR" in unwritable.stderr
+    assert "Traceback" not in unwritable.stderr

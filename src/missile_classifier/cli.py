@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from missile_classifier import __version__
+from missile_classifier.encoding import DEFAULT_ENCODED_FEATURES, DEFAULT_MAX_BINS
 
 app = typer.Typer(
     help="Classify the reentry phase of missile tracks: simulate, validate, train, serve.",
@@ -222,11 +223,31 @@ def train(
     patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience (epochs).")] = 5,
     output: Annotated[Path, typer.Option(help="Folder that receives the bundle.")] = Path("models"),
     seed: Annotated[int, typer.Option(min=0, help="Seed of split, weights and shuffling.")] = 42,
+    encode: Annotated[
+        str,
+        typer.Option(
+            help="Features the LSTM also sees piecewise-linearly encoded, with bins fitted to "
+            "the labels: comma-separated names, or 'none'."
+        ),
+    ] = ",".join(DEFAULT_ENCODED_FEATURES),
+    encoding_bins: Annotated[
+        int,
+        typer.Option("--encoding_bins", "--encoding-bins", min=2, help="Most bins per feature."),
+    ] = DEFAULT_MAX_BINS,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train the LSTM and the baselines, evaluate them, and write an ONNX bundle."""
+    from missile_classifier.features import FEATURE_NAMES
     from missile_classifier.schema import SchemaError
     from missile_classifier.train import TrainConfig, run_training
+
+    encoded = tuple(n.strip() for n in encode.split(",") if n.strip() and n.strip() != "none")
+    unknown = [name for name in encoded if name not in FEATURE_NAMES]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown feature(s) {', '.join(unknown)}; choose from {', '.join(FEATURE_NAMES)}",
+            param_hint="--encode",
+        )
 
     config = TrainConfig(
         train_data=train_data,
@@ -239,6 +260,8 @@ def train(
         lstm_units=lstm_units,
         patience=patience,
         seed=seed,
+        encoded_features=encoded,
+        encoding_bins=encoding_bins,
         verbose=_show_progress(quiet),
     )
     try:
@@ -416,7 +439,15 @@ def serve(
     """Serve the REST API with gunicorn (configuration: environment variables, see README)."""
     import tempfile
 
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        # prometheus_client opens files in it as soon as the app's metrics are imported.
+        try:
+            Path(metrics_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _fail(f"PROMETHEUS_MULTIPROC_DIR={metrics_dir}: {exc.strerror}", code=2) from None
     from missile_classifier.service.app import ConfigError, load_settings
+    from missile_classifier.service.config import OWNED_METRICS_DIR
 
     given = {"host": host, "port": port, "workers": workers, "threads": threads}
     overrides = {name: value for name, value in given.items() if value is not None}
@@ -432,9 +463,10 @@ def serve(
             f"threads instead of {settings.workers} workers (set REDIS_URL to share track state "
             "between workers)"
         )
-    env.setdefault(
-        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="missile-classifier-metrics-")
-    )
+    if "PROMETHEUS_MULTIPROC_DIR" not in env:
+        # Ours, so gunicorn's on_exit hook removes it when the server stops.
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="missile-classifier-metrics-")
+        env[OWNED_METRICS_DIR] = env["PROMETHEUS_MULTIPROC_DIR"]
     err.print(
         f"serving on http://{settings.host}:{settings.port} with {settings.effective_workers()} "
         f"worker(s) × {settings.threads} threads, {settings.store_kind} track store, "

@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Set by ``missile-classifier serve`` when it created the metrics folder itself.
+OWNED_METRICS_DIR = "MISSILE_CLASSIFIER_OWNED_METRICS_DIR"
+
 _RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from missile_classifier.service.config import Settings
+from missile_classifier.service.config import OWNED_METRICS_DIR, Settings
 
 _settings = Settings()
 
@@ -87,3 +87,10 @@ def child_exit(server: Any, worker: Any) -> None:
     from missile_classifier.service.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the metrics folder if ``serve`` created it (a user's own folder stays)."""
+    directory = os.environ.get(OWNED_METRICS_DIR)
+    if directory and directory == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(directory, ignore_errors=True)
