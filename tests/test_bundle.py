@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from missile_classifier import bundle
+from missile_classifier.encoding import PiecewiseLinearEncoding
 
 
 def _make(root: Path, name: str) -> Path:
@@ -68,3 +69,28 @@ def test_preprocessing_must_fit_its_features() -> None:
                 "threshold": 0.5,
             }
         )
+
+
+def test_encoding_round_trips_and_format_1_bundles_still_load(tmp_path: Path) -> None:
+    encoding = PiecewiseLinearEncoding((1,), (np.array([0.0, 5.0, 9.0]),))
+    pre = bundle.Preprocessing(("a", "b"), np.zeros(2), np.ones(2), 4, 0.5, encoding)
+    directory = tmp_path / "v2"
+    directory.mkdir()
+    (directory / bundle.MODEL_FILE).write_bytes(b"onnx bytes")
+    bundle.write_preprocessing(directory, pre)
+    bundle.write_metadata(directory, {})
+    loaded = bundle.load(directory).preprocessing
+    assert loaded.encoding is not None and loaded.encoding.columns == (1,)
+    assert loaded.scaler().n_inputs == 4
+    # Format 1 predates the encoding: its preprocessing.json has no such key.
+    old = tmp_path / "v1"
+    old.mkdir()
+    (old / bundle.MODEL_FILE).write_bytes(b"onnx bytes")
+    data = pre.to_dict()
+    del data["piecewise_linear_encoding"]
+    (old / bundle.PREPROCESSING_FILE).write_text(json.dumps(data))
+    meta = bundle.write_metadata(old, {})
+    (old / bundle.METADATA_FILE).write_text(json.dumps({**meta, "format": 1}))
+    assert bundle.load(old).preprocessing.scaler().n_inputs == 2
+    with pytest.raises(bundle.BundleError, match=r"'b'.*increasing"):
+        bundle.Preprocessing.from_dict({**data, "piecewise_linear_encoding": {"b": [3.0, 1.0]}})

@@ -24,7 +24,10 @@ def test_seed_usage_snippet(csvs: tuple[Path, Path]) -> None:
     preprocessor = DataPreprocessor(sequence_length=10)
     train_df, test_df = preprocessor.load_data(*csvs)
     X_train, X_val, X_test, y_train, _y_val, y_test = preprocessor.preprocess(train_df, test_df)
-    assert X_train.shape[1:] == (10, 16) and X_train.dtype == np.float32
+    # 16 standardised features, then one input per bin of each encoded feature.
+    assert preprocessor.encoding_ is not None and preprocessor.encoding_.width > 0
+    assert X_train.shape[1:] == (10, 16 + preprocessor.encoding_.width)
+    assert X_train.dtype == np.float32
     assert X_test is not None and y_test is not None and test_df is not None
     assert len(X_train) + len(X_val) == len(train_df) and len(X_test) == len(test_df)
     assert set(np.unique(y_train)) == {0.0, 1.0}
@@ -41,6 +44,21 @@ def test_split_is_by_track_and_scaler_sees_training_tracks_only(csvs: tuple[Path
     np.testing.assert_allclose(preprocessor.mean_, batch_features(columns).mean(axis=0))
     every = batch_features({c: train_df[c].to_numpy() for c in train_df.columns})
     assert not np.allclose(preprocessor.mean_, every.mean(axis=0))
+    # The encoding's bins, too, come from the training tracks: their range bounds the edges.
+    encoding = preprocessor.encoding_
+    assert encoding is not None and encoding.columns
+    for column, edges in zip(encoding.columns, encoding.edges, strict=True):
+        values = batch_features(columns)[:, column]
+        assert edges[0] == values.min() and edges[-1] == values.max()
+
+
+def test_encoding_can_be_switched_off_and_needs_labels(csvs: tuple[Path, Path]) -> None:
+    plain = DataPreprocessor(encoded_features=())
+    train_df, _ = plain.load_data(csvs[0])
+    X_train = plain.preprocess(train_df).X_train
+    assert X_train.shape[2] == 16 and plain.encoding_ is None
+    with pytest.raises(ValueError, match="needs labels"):
+        DataPreprocessor().fit(train_df.drop(columns=["reentry_phase"]))
 
 
 def test_transform_keeps_row_order_and_needs_a_fit(csvs: tuple[Path, Path]) -> None:

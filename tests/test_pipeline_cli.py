@@ -74,7 +74,32 @@ def test_train_writes_a_complete_bundle(workspace: Path) -> None:
     meta = json.loads((latest / "metadata.json").read_text())
     assert set(meta["metrics"]) == {"LSTM", "altitude threshold", "random forest", "dummy"}
     assert meta["version"] == latest.resolve().name and meta["onnx_max_abs_difference"] < 1e-4
-    assert 0 < json.loads((latest / "preprocessing.json").read_text())["threshold"] < 1
+    preprocessing = json.loads((latest / "preprocessing.json").read_text())
+    assert 0 < preprocessing["threshold"] < 1
+    assert set(preprocessing["piecewise_linear_encoding"]) == {
+        "altitude",
+        "altitude_over_max",
+        "velocity_up",
+    }
+
+
+def test_train_encodes_the_features_asked_for(workspace: Path, tmp_path: Path) -> None:
+    data = workspace / "data"
+    args = ["train", "--train-data", str(data / "train.csv"), "--epochs", "1", "-q"]
+    args += ["--batch-size", "512", "--lstm-units", "4"]
+    unknown = run(*args, "--encode", "altitude,warp_factor", "--output", str(tmp_path))
+    assert unknown.returncode == 2 and "warp_factor" in unknown.stderr
+    assert "Traceback" not in unknown.stderr and not any(tmp_path.iterdir())
+    result = run(*args, "--encode", "altitude", "--encoding-bins", "3", "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    preprocessing = json.loads((tmp_path / "latest" / "preprocessing.json").read_text())
+    edges = preprocessing["piecewise_linear_encoding"]
+    assert list(edges) == ["altitude"] and 2 <= len(edges["altitude"]) <= 4
+    service = ModelInferenceService(tmp_path)
+    assert service.scaler.n_inputs == 16 + len(edges["altitude"]) - 1
+    frame = pd.read_csv(data / "test.csv")
+    scored = service.predict_batch({c: frame[c].to_numpy() for c in frame.columns})
+    assert np.all((scored.probability >= 0) & (scored.probability <= 1))
 
 
 @pytest.mark.parametrize("labeled", [True, False])

@@ -180,6 +180,7 @@ def test_unknown_paths_and_methods_are_json(client: FlaskClient) -> None:
 def test_info_and_openapi(client: FlaskClient) -> None:
     info = client.get("/info").get_json()
     assert info["model"]["model_version"] and len(info["features"]) == 16
+    assert info["model"]["encoded_features"] == ["altitude", "altitude_over_max", "velocity_up"]
     assert "POST /predict" in info["endpoints"] and info["service"]["store"] == "memory"
     assert "LSTM" in info["model"]["metrics"]
     spec = client.get("/openapi.json").get_json()

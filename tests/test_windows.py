@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from missile_classifier.encoding import PiecewiseLinearEncoding
 from missile_classifier.features import N_FEATURES
 from missile_classifier.simulate import simulate_challenge
 from missile_classifier.windows import (
@@ -63,23 +64,38 @@ def test_chunked_scoring_equals_one_batch(two_sensor_frame: pd.DataFrame) -> Non
     assert set(memories) == {(0, 3), (1, 3), (0, 7), (1, 7)}
 
 
-def test_point_by_point_through_json_memory_equals_batch(two_sensor_frame: pd.DataFrame) -> None:
+ENCODED = Scaler(
+    np.zeros(N_FEATURES),
+    np.ones(N_FEATURES),
+    3,
+    PiecewiseLinearEncoding((2,), (np.array([0.0, 50_000.0, 100_000.0, 200_000.0]),)),
+)
+
+
+@pytest.mark.parametrize(
+    "scaler", [SCALER, ENCODED, Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 1)]
+)
+def test_point_by_point_through_json_memory_equals_batch(
+    two_sensor_frame: pd.DataFrame, scaler: Scaler
+) -> None:
     stream = two_sensor_frame[
         (two_sensor_frame["track_id"] == 1) & (two_sensor_frame["sensor_id"] == 7)
     ]
     columns = _columns(stream.iloc[:30])
-    whole, whole_context, _ = stream_windows(columns, SCALER)
+    whole, whole_context, _ = stream_windows(columns, scaler)
+    assert whole.shape == (30, scaler.sequence_length, scaler.n_inputs)
     memory, rows, contexts = None, [], []
     for i in range(30):
         window, context, memory = stream_windows(
-            {c: v[i : i + 1] for c, v in columns.items()}, SCALER, memory
+            {c: v[i : i + 1] for c, v in columns.items()}, scaler, memory
         )
         memory = StreamMemory.from_dict(json.loads(json.dumps(memory.to_dict())))
         rows.append(window)
         contexts.append(context)
     np.testing.assert_array_equal(np.concatenate(rows), whole)
     np.testing.assert_array_equal(np.concatenate(contexts), whole_context)
-    assert memory is not None and len(memory.recent) == 3 and memory.count == 30
+    assert memory is not None and memory.count == 30
+    assert len(memory.recent) == scaler.sequence_length - 1
 
 
 def test_rows_going_back_in_time_across_chunks_are_refused(two_sensor_frame: pd.DataFrame) -> None:

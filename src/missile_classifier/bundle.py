@@ -4,7 +4,8 @@
 
     models/<version>/
         model.onnx            the network with its sigmoid (input "windows", output "probability")
-        preprocessing.json    feature names, scaler mean/scale, sequence length, threshold
+        preprocessing.json    feature names, scaler mean/scale, bin edges of the encoded
+                              features, sequence length, threshold
         metadata.json         version, creation time, data fingerprint, parameters, metrics,
                               and the sha256 of every other file
         checkpoint.pt         torch weights (training side only; re-export with `export`)
@@ -27,13 +28,18 @@ from typing import Any, Final
 
 import numpy as np
 
+from missile_classifier.encoding import PiecewiseLinearEncoding
+from missile_classifier.windows import Scaler
+
 MODEL_FILE: Final = "model.onnx"
 PREPROCESSING_FILE: Final = "preprocessing.json"
 METADATA_FILE: Final = "metadata.json"
 CHECKPOINT_FILE: Final = "checkpoint.pt"
 LATEST: Final = "latest"
-#: Bumped when the files' layout or meaning changes; readers refuse other formats.
-BUNDLE_FORMAT: Final = 1
+#: Bumped when the files' layout or meaning changes; readers refuse formats they do not know.
+#: Format 2 added the piecewise-linear encoding; a format-1 bundle is read as having none.
+BUNDLE_FORMAT: Final = 2
+READABLE_FORMATS: Final = (1, 2)
 
 
 class BundleError(RuntimeError):
@@ -49,15 +55,22 @@ class Preprocessing:
     scale: np.ndarray
     sequence_length: int
     threshold: float
+    encoding: PiecewiseLinearEncoding | None = None
+
+    def scaler(self) -> Scaler:
+        """The transform from feature rows to model input rows."""
+        return Scaler(self.mean, self.scale, self.sequence_length, self.encoding)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
+        encoding = self.encoding.to_dict(self.feature_names) if self.encoding else {}
         return {
             "feature_names": list(self.feature_names),
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "sequence_length": self.sequence_length,
             "threshold": self.threshold,
+            "piecewise_linear_encoding": encoding,
         }
 
     @classmethod
@@ -68,7 +81,20 @@ class Preprocessing:
         scale = np.asarray(data["scale"], dtype=np.float64)
         if mean.shape != (len(names),) or scale.shape != (len(names),) or np.any(scale <= 0):
             raise BundleError("preprocessing.json: mean/scale do not match the feature names")
-        return cls(names, mean, scale, int(data["sequence_length"]), float(data["threshold"]))
+        try:
+            encoding = PiecewiseLinearEncoding.from_dict(
+                data.get("piecewise_linear_encoding", {}), names
+            )
+        except ValueError as exc:
+            raise BundleError(f"preprocessing.json: {exc}") from None
+        return cls(
+            names,
+            mean,
+            scale,
+            int(data["sequence_length"]),
+            float(data["threshold"]),
+            encoding if encoding.columns else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -170,9 +196,10 @@ def load(path: str | Path) -> Bundle:
         metadata = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
         raise BundleError(f"{meta_path}: not valid JSON ({exc})") from None
-    if metadata.get("format") != BUNDLE_FORMAT:
+    if metadata.get("format") not in READABLE_FORMATS:
         raise BundleError(
-            f"{meta_path}: bundle format {metadata.get('format')!r}, expected {BUNDLE_FORMAT}"
+            f"{meta_path}: bundle format {metadata.get('format')!r}; this version reads "
+            f"formats {', '.join(map(str, READABLE_FORMATS))}"
         )
     files: dict[str, str] = metadata.get("files", {})
     for required in (MODEL_FILE, PREPROCESSING_FILE):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -11,6 +12,12 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.preprocessing import StandardScaler
 
+from missile_classifier.encoding import (
+    DEFAULT_ENCODED_FEATURES,
+    DEFAULT_MAX_BINS,
+    PiecewiseLinearEncoding,
+    fit_piecewise_linear,
+)
 from missile_classifier.features import FEATURE_NAMES
 from missile_classifier.schema import LABEL, SENSOR_ID, TIMESTAMP, TRACK_ID, load_tracks
 from missile_classifier.windows import INPUT_COLUMNS, Scaler, batch_features, batch_windows
@@ -46,14 +53,25 @@ class DataPreprocessor:
         sequence_length: Rows per window (the row being classified and the ones before it).
         validation_fraction: Share of training *tracks* held out for validation.
         random_state: Seed of the track split.
+        encoded_features: Features that also enter the model piecewise-linearly encoded, with
+            bins fitted to the training labels (see :mod:`missile_classifier.encoding`); empty
+            for none.
+        encoding_bins: Most bins per encoded feature.
     """
 
     def __init__(
-        self, sequence_length: int = 10, validation_fraction: float = 0.2, random_state: int = 42
+        self,
+        sequence_length: int = 10,
+        validation_fraction: float = 0.2,
+        random_state: int = 42,
+        encoded_features: Sequence[str] = DEFAULT_ENCODED_FEATURES,
+        encoding_bins: int = DEFAULT_MAX_BINS,
     ) -> None:
         self.sequence_length = sequence_length
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.encoded_features = tuple(encoded_features)
+        self.encoding_bins = encoding_bins
 
     def load_data(
         self, train_path: str | Path, test_path: str | Path | None = None
@@ -75,12 +93,29 @@ class DataPreprocessor:
         return train_df.iloc[fit_rows], train_df.iloc[val_rows]
 
     def fit(self, train_df: pd.DataFrame) -> DataPreprocessor:
-        """Fit the feature scaler on ``train_df`` (training tracks only, never validation)."""
-        scaler = StandardScaler().fit(batch_features(_columns(train_df)))
+        """Fit the scaler (and encoding) on ``train_df``: training tracks only, never validation.
+
+        Raises:
+            ValueError: Features are to be encoded but ``train_df`` has no labels.
+        """
+        features = batch_features(_columns(train_df))
+        scaler = StandardScaler().fit(features)
         self.mean_ = scaler.mean_
         # Constant features (e.g. no missing intensity in the data) keep a unit scale.
         self.scale_ = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
         self.feature_names_ = FEATURE_NAMES
+        self.encoding_: PiecewiseLinearEncoding | None = None
+        if self.encoded_features:
+            if LABEL not in train_df.columns:
+                raise ValueError(f"encoding features needs labels: no {LABEL!r} column")
+            self.encoding_ = fit_piecewise_linear(
+                features,
+                train_df[LABEL].to_numpy(),
+                FEATURE_NAMES,
+                self.encoded_features,
+                self.encoding_bins,
+                self.random_state,
+            )
         return self
 
     def transform(self, df: pd.DataFrame) -> FrameWindows:
@@ -100,7 +135,7 @@ class DataPreprocessor:
         """The fitted scaler with the window length, as the bundle stores it."""
         if not hasattr(self, "mean_"):
             raise RuntimeError("DataPreprocessor is not fitted: call fit() or preprocess() first")
-        return Scaler(self.mean_, self.scale_, self.sequence_length)
+        return Scaler(self.mean_, self.scale_, self.sequence_length, self.encoding_)
 
     def preprocess(self, train_df: pd.DataFrame, test_df: pd.DataFrame | None = None) -> Windows:
         """Split by track, fit the scaler on the training tracks, window every split."""

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from missile_classifier import bundle as bundles
-from missile_classifier.windows import Scaler, StreamMemory, batch_windows, stream_windows
+from missile_classifier.windows import StreamMemory, batch_windows, stream_windows
 
 #: Windows per ONNX Runtime call: large enough to amortise the call, small enough to stay in
 #: cache (measured: 256–1,024 rows per call ran fastest on 2 cores; 50,000 ran 10× slower).
@@ -44,7 +44,7 @@ class ModelInferenceService:
 
         self.bundle = bundles.load(model_path)
         pre = self.bundle.preprocessing
-        self.scaler = Scaler(pre.mean, pre.scale, pre.sequence_length)
+        self.scaler = pre.scaler()
         self.threshold = pre.threshold
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -61,13 +61,15 @@ class ModelInferenceService:
 
     def info(self) -> dict[str, Any]:
         """Model metadata for ``/info`` and logs."""
-        meta = self.bundle.metadata
+        meta, pre = self.bundle.metadata, self.bundle.preprocessing
+        encoded = pre.encoding.columns if pre.encoding is not None else ()
         return {
             "model_version": self.model_version,
             "created": meta.get("created"),
             "threshold": self.threshold,
             "sequence_length": self.scaler.sequence_length,
             "features": list(self.bundle.preprocessing.feature_names),
+            "encoded_features": [pre.feature_names[c] for c in encoded],
             "metrics": meta.get("metrics"),
             "data": meta.get("data"),
         }

@@ -16,6 +16,7 @@ import torch
 
 from missile_classifier import __version__, bundle
 from missile_classifier.data import DataPreprocessor, FrameWindows
+from missile_classifier.encoding import DEFAULT_ENCODED_FEATURES, DEFAULT_MAX_BINS
 from missile_classifier.evaluate import (
     ModelScores,
     ReportData,
@@ -53,6 +54,9 @@ class TrainConfig:
     lstm_units: int = 64
     patience: int = 5
     validation_fraction: float = 0.2
+    #: Features the model also sees piecewise-linearly encoded (empty: none).
+    encoded_features: tuple[str, ...] = DEFAULT_ENCODED_FEATURES
+    encoding_bins: int = DEFAULT_MAX_BINS
     seed: int = 42
     baselines: tuple[str, ...] = BASELINES
     verbose: bool = False
@@ -89,7 +93,13 @@ def run_training(config: TrainConfig) -> TrainResult:
     """Train, evaluate and export one bundle; point ``<output>/latest`` at it."""
     started = time.perf_counter()
     torch.manual_seed(config.seed)
-    prep = DataPreprocessor(config.sequence_length, config.validation_fraction, config.seed)
+    prep = DataPreprocessor(
+        config.sequence_length,
+        config.validation_fraction,
+        config.seed,
+        config.encoded_features,
+        config.encoding_bins,
+    )
     train_df, test_df = prep.load_data(config.train_data, config.test_data)
     fit_df, val_df = prep.split_tracks(train_df)
     prep.fit(fit_df)
@@ -111,7 +121,7 @@ def run_training(config: TrainConfig) -> TrainResult:
 
     lstm = LSTMClassifier(
         sequence_length=config.sequence_length,
-        n_features=len(FEATURE_NAMES),
+        n_features=prep.scaler().n_inputs,
         lstm_units=config.lstm_units,
         learning_rate=config.learning_rate,
         batch_size=config.batch_size,
@@ -124,11 +134,16 @@ def run_training(config: TrainConfig) -> TrainResult:
     lstm.train(train.X, train.y, val.X, val.y)
     scores = {"LSTM": _scores(lstm.predict_proba(val.X), val.y, lstm.predict_proba(evaluation.X))}
     rows = _subsample(len(train.X), BASELINE_MAX_ROWS, config.seed)
+    # Baselines see the standardised features only: a threshold or a tree splits a feature
+    # where it likes, so the encoding (a monotone re-description of some) adds nothing for them.
+    plain = slice(0, len(FEATURE_NAMES))
     for method in config.baselines:
         baseline = BaselineClassifier(method=method, random_state=config.seed)
-        baseline.fit(train.X[rows], train.y[rows])
+        baseline.fit(train.X[rows][:, :, plain], train.y[rows])
         scores[baseline.name] = _scores(
-            baseline.predict_proba(val.X), val.y, baseline.predict_proba(evaluation.X)
+            baseline.predict_proba(val.X[:, :, plain]),
+            val.y,
+            baseline.predict_proba(evaluation.X[:, :, plain]),
         )
 
     version = bundle.new_version()
@@ -146,7 +161,12 @@ def run_training(config: TrainConfig) -> TrainResult:
         bundle.write_preprocessing(
             staging,
             bundle.Preprocessing(
-                FEATURE_NAMES, prep.mean_, prep.scale_, config.sequence_length, threshold
+                FEATURE_NAMES,
+                prep.mean_,
+                prep.scale_,
+                config.sequence_length,
+                threshold,
+                prep.encoding_,
             ),
         )
         report_data = _report_data(evaluation, eval_df[ALTITUDE].to_numpy())

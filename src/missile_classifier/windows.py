@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from missile_classifier.encoding import PiecewiseLinearEncoding
 from missile_classifier.features import N_FEATURES, StreamState, stream_features
 from missile_classifier.schema import (
     ALTITUDE,
@@ -35,16 +36,28 @@ INPUT_COLUMNS = (TIMESTAMP, LATITUDE, LONGITUDE, ALTITUDE, INTENSITY)
 
 @dataclass(frozen=True)
 class Scaler:
-    """Standardisation fitted on training rows, and the window length."""
+    """Feature rows → model input rows, fitted on training rows; and the window length.
+
+    A model input row is the standardised features followed by the piecewise-linear encoding
+    of some of them (none without an ``encoding``).
+    """
 
     mean: np.ndarray
     scale: np.ndarray
     sequence_length: int
+    encoding: PiecewiseLinearEncoding | None = None
+
+    @property
+    def n_inputs(self) -> int:
+        """Values per model input row."""
+        return len(self.mean) + (self.encoding.width if self.encoding is not None else 0)
 
     def transform(self, features: np.ndarray) -> np.ndarray:
-        """Standardised float32 rows (the model's input type)."""
+        """Model input rows, float32 (the model's input type)."""
         scaled: np.ndarray = ((features - self.mean) / self.scale).astype(np.float32)
-        return scaled
+        if self.encoding is None or self.encoding.width == 0:
+            return scaled
+        return np.concatenate([scaled, self.encoding.transform(features)], axis=1)
 
 
 @dataclass
@@ -64,7 +77,9 @@ class StreamMemory:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StreamMemory:
         """Inverse of :meth:`to_dict`."""
-        recent = np.asarray(data["recent"], dtype=np.float32).reshape(len(data["recent"]), -1)
+        recent = np.asarray(data["recent"], dtype=np.float32)
+        if recent.size == 0:  # windows of one row keep no history (its width is then unknown)
+            recent = np.empty((0, 0), dtype=np.float32)
         return cls(StreamState.from_dict(data["state"]), recent, int(data["count"]))
 
 
@@ -105,7 +120,7 @@ def stream_windows(
     )
     scaled = scaler.transform(features)
     before = 0 if memory is None else memory.count
-    if memory is not None:
+    if memory is not None and len(memory.recent):
         # While the stream is shorter than a window, ``recent`` still starts at its first row,
         # so padding from index 0 pads with the stream's first row, as in one batch call.
         scaled = np.concatenate([memory.recent, scaled])
@@ -177,7 +192,7 @@ def batch_windows(
     """
     streams, parts = _split_streams(columns)
     n = len(streams.order)
-    windows = np.empty((n, scaler.sequence_length, len(scaler.mean)), dtype=np.float32)
+    windows = np.empty((n, scaler.sequence_length, scaler.n_inputs), dtype=np.float32)
     context = np.empty(n, dtype=np.int64)
     for rows, part in parts:
         key = (int(part[TRACK_ID][0]), int(part[SENSOR_ID][0]))

@@ -1,0 +1,114 @@
+"""Piecewise-linear encoding: extra inputs that turn sharply where the label changes.
+
+A standardised feature resolves its own range evenly. Ballistic altitude spans about 0–1,400 km,
+so one standardised unit is ~340 km and the 100 km reentry interface is a difference of 0.003
+units per km: a tree splits there exactly, a small network needs very large weights to. With
+piecewise-linear encoding (Gorishniy, Rubachev & Babenko, "On Embeddings for Numerical Features
+in Tabular Deep Learning", NeurIPS 2022) a feature becomes one input per bin, rising from 0 to 1
+across its bin; the bin edges come from a decision tree fitted to the training labels, so an
+edge lands on the interface and the network sees a kink exactly there.
+
+Applying an encoding needs NumPy only (the service runs it); fitting one uses scikit-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Features encoded by default: where the phase boundaries of both simulator profiles lie.
+DEFAULT_ENCODED_FEATURES = ("altitude", "altitude_over_max", "velocity_up")
+DEFAULT_MAX_BINS = 8
+
+
+@dataclass(frozen=True)
+class PiecewiseLinearEncoding:
+    """Bin edges per encoded feature; ``columns`` index the feature rows it reads."""
+
+    columns: tuple[int, ...]
+    edges: tuple[np.ndarray, ...]
+
+    @property
+    def width(self) -> int:
+        """Inputs it adds: one per bin."""
+        return sum(len(e) - 1 for e in self.edges)
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """``(n, width)`` float32: for each bin, how far each row's value has crossed it (0–1)."""
+        parts = [
+            np.clip((features[:, [column]] - edges[:-1]) / np.diff(edges), 0.0, 1.0)
+            for column, edges in zip(self.columns, self.edges, strict=True)
+        ]
+        if not parts:
+            return np.empty((len(features), 0), dtype=np.float32)
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def to_dict(self, feature_names: Sequence[str]) -> dict[str, list[float]]:
+        """JSON-ready: edges by feature name."""
+        return {feature_names[c]: e.tolist() for c, e in zip(self.columns, self.edges, strict=True)}
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Sequence[float]], feature_names: Sequence[str]
+    ) -> PiecewiseLinearEncoding:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: An unknown feature, or edges that are not at least two increasing values.
+        """
+        columns, edges = [], []
+        for name, values in data.items():
+            if name not in feature_names:
+                raise ValueError(f"encoding of unknown feature {name!r}")
+            array = np.asarray(values, dtype=np.float64)
+            if array.ndim != 1 or len(array) < 2 or np.any(np.diff(array) <= 0):
+                raise ValueError(f"encoding of {name!r}: edges must be ≥ 2 increasing values")
+            columns.append(list(feature_names).index(name))
+            edges.append(array)
+        return cls(tuple(columns), tuple(edges))
+
+
+def fit_piecewise_linear(
+    features: np.ndarray,
+    labels: np.ndarray,
+    feature_names: Sequence[str],
+    encoded: Sequence[str] = DEFAULT_ENCODED_FEATURES,
+    max_bins: int = DEFAULT_MAX_BINS,
+    random_state: int = 0,
+) -> PiecewiseLinearEncoding:
+    """Target-aware bins: the split points of a small decision tree per feature.
+
+    Args:
+        features: ``(n, F)`` unscaled training rows (training tracks only).
+        labels: 0/1 label per row.
+        feature_names: Name of each of the ``F`` columns.
+        encoded: Names of the features to encode (unknown names raise ``ValueError``).
+        max_bins: Leaves per tree, so at most this many bins per feature.
+        random_state: Seed of the trees (ties between equally good splits).
+
+    Returns:
+        The encoding; a feature whose tree finds no split (e.g. constant) gets no bins.
+    """
+    from sklearn.tree import DecisionTreeClassifier
+
+    unknown = sorted(set(encoded) - set(feature_names))
+    if unknown:
+        raise ValueError(f"cannot encode unknown features {unknown}; known: {list(feature_names)}")
+    columns, edges = [], []
+    # Leaves of at least 0.1 % of the rows: bins follow the data, not single noisy rows.
+    min_leaf = max(1, len(labels) // 1000)
+    for name in encoded:
+        column = list(feature_names).index(name)
+        x = features[:, [column]]
+        tree = DecisionTreeClassifier(
+            max_leaf_nodes=max(2, max_bins), min_samples_leaf=min_leaf, random_state=random_state
+        ).fit(x, labels)
+        splits = tree.tree_.threshold[tree.tree_.children_left >= 0]
+        if len(splits) == 0:
+            continue
+        lo, hi = float(x.min()), float(x.max())
+        columns.append(column)
+        edges.append(np.unique(np.concatenate([[lo], np.sort(splits), [hi]])))
+    return PiecewiseLinearEncoding(tuple(columns), tuple(edges))

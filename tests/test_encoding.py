@@ -1,0 +1,71 @@
+"""Piecewise-linear encoding: bins from the labels, exact arithmetic, JSON round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from missile_classifier.encoding import PiecewiseLinearEncoding, fit_piecewise_linear
+from missile_classifier.windows import Scaler
+
+NAMES = ("a", "b", "c")
+ENCODING = PiecewiseLinearEncoding((0, 2), (np.array([0.0, 1.0, 3.0]), np.array([-1.0, 1.0])))
+
+
+@given(st.floats(-10, 10, allow_nan=False))
+def test_bins_fill_up_in_order_and_add_back_to_the_value(x: float) -> None:
+    row = np.array([[x, 0.0, 0.0]])
+    encoded = ENCODING.transform(row)[0]
+    assert encoded.shape == (3,) and np.all((encoded >= 0) & (encoded <= 1))
+    first = encoded[:2]
+    # A bin starts filling only once the one before it is full.
+    assert not (first[1] > 0 and first[0] < 1)
+    # Inside the edges, the bins' widths weighted by their fill give back the value.
+    inside = np.clip(x, 0.0, 3.0)
+    assert 0.0 + first[0] * 1.0 + first[1] * 2.0 == pytest.approx(inside, abs=1e-5)
+
+
+def test_tree_bins_put_an_edge_where_the_label_changes() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 500_000, size=(20_000, 3))
+    y = (x[:, 1] < 100_000).astype(int)
+    encoding = fit_piecewise_linear(x, y, NAMES, ("b", "a"), max_bins=4)
+    assert encoding.columns[0] == 1
+    edges = encoding.edges[0]
+    assert np.min(np.abs(edges - 100_000)) < 100  # within the gap between neighbouring samples
+    assert len(edges) <= 5 and edges[0] == x[:, 1].min() and edges[-1] == x[:, 1].max()
+    # The label does not depend on "a": its tree may split on noise, but within its range.
+    assert encoding.width == sum(len(e) - 1 for e in encoding.edges)
+
+
+def test_constant_feature_gets_no_bins_and_unknown_names_are_refused() -> None:
+    x = np.column_stack([np.zeros(100), np.arange(100.0), np.ones(100)])
+    y = (np.arange(100) > 50).astype(int)
+    encoding = fit_piecewise_linear(x, y, NAMES, ("a", "b"))
+    assert encoding.columns == (1,)
+    with pytest.raises(ValueError, match="unknown features \\['z'\\]"):
+        fit_piecewise_linear(x, y, NAMES, ("z",))
+
+
+def test_json_round_trip_and_bad_edges() -> None:
+    data = ENCODING.to_dict(NAMES)
+    assert data == {"a": [0.0, 1.0, 3.0], "c": [-1.0, 1.0]}
+    again = PiecewiseLinearEncoding.from_dict(data, NAMES)
+    row = np.array([[0.5, 9.0, 0.0]])
+    np.testing.assert_array_equal(again.transform(row), ENCODING.transform(row))
+    with pytest.raises(ValueError, match="increasing"):
+        PiecewiseLinearEncoding.from_dict({"a": [1.0, 1.0]}, NAMES)
+    with pytest.raises(ValueError, match="unknown feature 'q'"):
+        PiecewiseLinearEncoding.from_dict({"q": [0.0, 1.0]}, NAMES)
+
+
+def test_scaler_appends_the_encoding_after_the_standardised_features() -> None:
+    scaler = Scaler(np.zeros(3), np.full(3, 2.0), 4, ENCODING)
+    rows = np.array([[2.0, 4.0, 0.0], [0.5, 0.0, 1.0]])
+    out = scaler.transform(rows)
+    assert scaler.n_inputs == 6 and out.shape == (2, 6) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, :3], rows / 2.0)
+    np.testing.assert_array_equal(out[:, 3:], [[1.0, 0.5, 0.5], [0.5, 0.0, 1.0]])
+    assert Scaler(np.zeros(3), np.ones(3), 4).n_inputs == 3
