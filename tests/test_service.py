@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from missile_classifier import bundle
 from missile_classifier.inference import ModelInferenceService
 from missile_classifier.schema import FEATURE_COLUMNS
 from missile_classifier.service.app import ConfigError, create_app, load_settings
@@ -299,3 +301,27 @@ def test_reloading_the_same_model_keeps_the_streams(app: Flask, client: FlaskCli
     state.load_model()
     later = {**POINT, "timestamp": POINT["timestamp"] + 0.5}
     assert client.post("/predict", json=later).get_json()["context_points"] == 2
+
+
+def test_a_new_model_version_replaces_the_old_in_model_info(
+    trained_bundle: Path, tmp_path: Path
+) -> None:
+    source = (trained_bundle / "models" / "latest").resolve()
+    models = tmp_path / "models"
+    shutil.copytree(source, models / source.name)
+    bundle.point_latest(models / source.name)
+    application = create_app({"model_path": models})
+    client = application.test_client()
+    newer = models / "29990101-000000"
+    shutil.copytree(source, newer)
+    meta = json.loads((newer / bundle.METADATA_FILE).read_text())
+    for key in ("format", "version", "files"):
+        del meta[key]
+    bundle.write_metadata(newer, meta)
+    bundle.point_latest(newer)
+    state = application.extensions["missile_classifier"]
+    state.load_model()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert f'missile_classifier_model_info{{version="{source.name}"}} 0.0' in text
+    assert 'missile_classifier_model_info{version="29990101-000000"} 1.0' in text
+    state.store.close()

@@ -76,6 +76,7 @@ class ServiceState:
                     "model_load_failed", model_path=str(self.settings.model_path), reason=str(exc)
                 )
                 return
+            previous = self._store_version  # the version this worker served last, if any
             if self._store_version != model.model_version:
                 # A reload of the same bundle (after mark_unusable) keeps every stream.
                 self.store.close()
@@ -83,6 +84,9 @@ class ServiceState:
                 self._store_version = model.model_version
             self.model, self.reason = model, None
             metrics.MODEL_READY.set(1)
+            if previous is not None and previous != model.model_version:
+                # This worker no longer serves the old version: its info series drops to 0.
+                metrics.MODEL_INFO.labels(version=previous).set(0)
             metrics.MODEL_INFO.labels(version=model.model_version).set(1)
             log.info(
                 "model_loaded",
