@@ -21,7 +21,11 @@ from rich.console import Console
 from rich.table import Table
 
 from missile_classifier import __version__
-from missile_classifier.encoding import DEFAULT_ENCODED_FEATURES, DEFAULT_MAX_BINS
+from missile_classifier.encoding import (
+    DEFAULT_ENCODED_FEATURES,
+    DEFAULT_MAX_BINS,
+    check_encodable,
+)
 
 app = typer.Typer(
     help="Classify the reentry phase of missile tracks: simulate, validate, train, serve.",
@@ -241,13 +245,12 @@ def train(
     from missile_classifier.schema import SchemaError
     from missile_classifier.train import TrainConfig, run_training
 
-    encoded = tuple(n.strip() for n in encode.split(",") if n.strip() and n.strip() != "none")
-    unknown = [name for name in encoded if name not in FEATURE_NAMES]
-    if unknown:
-        raise typer.BadParameter(
-            f"unknown feature(s) {', '.join(unknown)}; choose from {', '.join(FEATURE_NAMES)}",
-            param_hint="--encode",
-        )
+    names = (name.strip() for name in encode.split(","))
+    encoded = tuple(name for name in names if name and name != "none")
+    try:  # before any data is read
+        check_encodable(encoded, FEATURE_NAMES)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--encode") from None
 
     config = TrainConfig(
         train_data=train_data,

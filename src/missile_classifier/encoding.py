@@ -70,6 +70,13 @@ class PiecewiseLinearEncoding:
         return cls(tuple(columns), tuple(edges))
 
 
+def check_encodable(encoded: Sequence[str], feature_names: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming every feature in ``encoded`` that is not a known feature."""
+    unknown = sorted(set(encoded) - set(feature_names))
+    if unknown:
+        raise ValueError(f"cannot encode unknown features {unknown}; known: {list(feature_names)}")
+
+
 def fit_piecewise_linear(
     features: np.ndarray,
     labels: np.ndarray,
@@ -93,9 +100,7 @@ def fit_piecewise_linear(
     """
     from sklearn.tree import DecisionTreeClassifier
 
-    unknown = sorted(set(encoded) - set(feature_names))
-    if unknown:
-        raise ValueError(f"cannot encode unknown features {unknown}; known: {list(feature_names)}")
+    check_encodable(encoded, feature_names)
     columns, edges = [], []
     # Leaves of at least 0.1 % of the rows: bins follow the data, not single noisy rows.
     min_leaf = max(1, len(labels) // 1000)

@@ -68,7 +68,7 @@ class ModelInferenceService:
             "created": meta.get("created"),
             "threshold": self.threshold,
             "sequence_length": self.scaler.sequence_length,
-            "features": list(self.bundle.preprocessing.feature_names),
+            "features": list(pre.feature_names),
             "encoded_features": [pre.feature_names[c] for c in encoded],
             "metrics": meta.get("metrics"),
             "data": meta.get("data"),

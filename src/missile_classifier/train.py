@@ -139,7 +139,7 @@ def run_training(config: TrainConfig) -> TrainResult:
     plain = slice(0, len(FEATURE_NAMES))
     for method in config.baselines:
         baseline = BaselineClassifier(method=method, random_state=config.seed)
-        baseline.fit(train.X[rows][:, :, plain], train.y[rows])
+        baseline.fit(train.X[rows, :, plain], train.y[rows])
         scores[baseline.name] = _scores(
             baseline.predict_proba(val.X[:, :, plain]),
             val.y,
