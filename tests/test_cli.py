@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,9 +17,18 @@ from missile_classifier.schema import COLUMNS
 EXE = shutil.which("missile-classifier") or str(Path(sys.executable).parent / "missile-classifier")
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The console script with ``args`` (``env`` is added to this process's environment)."""
     return subprocess.run(
-        [EXE, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
+        [EXE, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
+        check=False,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -17,7 +16,7 @@ import requests
 
 from redis_server import RedisServer
 from server import Server
-from test_cli import EXE
+from test_cli import run
 from test_service import BAD_BODIES, samples_of
 
 pytestmark = pytest.mark.slow
@@ -86,22 +85,15 @@ def test_streaming_through_both_workers_equals_batch_and_cli(
         server.url + "/batch_predict", json={"samples": samples_of(track)}, timeout=30
     ).json()["predictions"]
     track.to_csv(tmp_path / "track.csv", index=False)
-    cli = subprocess.run(
-        [
-            EXE,
-            "predict",
-            "--model",
-            str(trained_bundle / "models"),
-            "--input",
-            str(tmp_path / "track.csv"),
-            "--output",
-            str(tmp_path / "scored.csv"),
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    cli = run(
+        "predict",
+        "--model",
+        str(trained_bundle / "models"),
+        "--input",
+        str(tmp_path / "track.csv"),
+        "--output",
+        str(tmp_path / "scored.csv"),
+        "-q",
     )
     assert cli.returncode == 0, cli.stderr
     offline = pd.read_csv(tmp_path / "scored.csv")["reentry_probability"].to_numpy()
@@ -249,23 +241,9 @@ def test_every_class_of_bad_input_over_http(server: Server) -> None:
 
 
 def test_serve_refuses_bad_configuration() -> None:
-    result = subprocess.run(
-        [EXE, "serve"],
-        env={**os.environ, "PORT": "99999", "RATE_LIMIT": "lots"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run("serve", env={"PORT": "99999", "RATE_LIMIT": "lots"}, timeout=60)
     assert result.returncode == 2 and "PORT" in result.stderr and "RATE_LIMIT" in result.stderr
     assert "Traceback" not in result.stderr
-    unwritable = subprocess.run(
-        [EXE, "serve"],
-        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": "/proc/no-such-dir"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    unwritable = run("serve", env={"PROMETHEUS_MULTIPROC_DIR": "/proc/no-such-dir"}, timeout=60)
     assert unwritable.returncode == 2 and "PROMETHEUS_MULTIPROC_DIR" in unwritable.stderr
     assert "Traceback" not in unwritable.stderr
