@@ -3,7 +3,8 @@
 Usage:
     python benchmarks/train_targets.py [--profile challenge] [--tracks 100] [--seed 42]
         [--epochs 100] [--batch-size 32] [--lstm-units 64] [--learning-rate 0.001]
-        [--patience 5] [--workdir /tmp/train-targets]
+        [--patience 5] [--encode altitude,altitude_over_max,velocity_up|none]
+        [--workdir /tmp/train-targets]
 
 Simulates a dataset (train and held-out test tracks), runs the same training job as
 ``missile-classifier train`` and prints, for the LSTM and every baseline, F1 on the held-out
@@ -17,6 +18,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from missile_classifier.encoding import DEFAULT_ENCODED_FEATURES
 from missile_classifier.simulate import simulate_dataset, write_dataset
 from missile_classifier.train import TrainConfig, run_training
 
@@ -31,6 +33,11 @@ def main() -> None:
     parser.add_argument("--lstm-units", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument(
+        "--encode",
+        default=",".join(DEFAULT_ENCODED_FEATURES),
+        help="features to encode piecewise-linearly, comma-separated, or 'none'",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/train-targets"))
     args = parser.parse_args()
     data = args.workdir / f"{args.profile}-{args.tracks}-{args.seed}"
@@ -49,12 +56,13 @@ def main() -> None:
             learning_rate=args.learning_rate,
             patience=args.patience,
             seed=args.seed,
+            encoded_features=tuple(n for n in args.encode.split(",") if n and n != "none"),
         )
     )
     print(
         f"profile={args.profile} tracks={args.tracks} seed={args.seed} epochs<={args.epochs} "
         f"batch={args.batch_size} units={args.lstm_units} lr={args.learning_rate} "
-        f"patience={args.patience}: trained in {result.seconds:.0f} s"
+        f"patience={args.patience} encode={args.encode}: trained in {result.seconds:.0f} s"
     )
     print(
         f"{'model':<20} {'F1':>7} {'onset med s':>11} {'onset max s':>11} {'≤0.5 s':>7} "
