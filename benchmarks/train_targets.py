@@ -4,6 +4,7 @@ Usage:
     python benchmarks/train_targets.py [--profile challenge] [--tracks 100] [--seed 42]
         [--epochs 100] [--batch-size 32] [--lstm-units 64] [--learning-rate 0.001]
         [--patience 5] [--encode altitude,altitude_over_max,velocity_up|none]
+        [--encoding-kind thermometer|piecewise-linear]
         [--workdir /tmp/train-targets]
 
 Simulates a dataset (train and held-out test tracks), runs the same training job as
@@ -18,7 +19,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from missile_classifier.encoding import DEFAULT_ENCODED_FEATURES
+from missile_classifier.encoding import DEFAULT_ENCODED_FEATURES, ENCODING_KINDS, THERMOMETER
 from missile_classifier.simulate import simulate_dataset, write_dataset
 from missile_classifier.train import TrainConfig, run_training
 
@@ -36,8 +37,9 @@ def main() -> None:
     parser.add_argument(
         "--encode",
         default=",".join(DEFAULT_ENCODED_FEATURES),
-        help="features to encode piecewise-linearly, comma-separated, or 'none'",
+        help="features to bin-encode, comma-separated, or 'none'",
     )
+    parser.add_argument("--encoding-kind", default=THERMOMETER, choices=ENCODING_KINDS)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/train-targets"))
     args = parser.parse_args()
     data = args.workdir / f"{args.profile}-{args.tracks}-{args.seed}"
@@ -57,12 +59,13 @@ def main() -> None:
             patience=args.patience,
             seed=args.seed,
             encoded_features=tuple(n for n in args.encode.split(",") if n and n != "none"),
+            encoding_kind=args.encoding_kind,
         )
     )
     print(
         f"profile={args.profile} tracks={args.tracks} seed={args.seed} epochs<={args.epochs} "
         f"batch={args.batch_size} units={args.lstm_units} lr={args.learning_rate} "
-        f"patience={args.patience} encode={args.encode}: trained in {result.seconds:.0f} s"
+        f"patience={args.patience} encode={args.encode} ({args.encoding_kind}): trained in {result.seconds:.0f} s"
     )
     print(
         f"{'model':<20} {'F1':>7} {'onset med s':>11} {'onset max s':>11} {'≤0.5 s':>7} "

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from missile_classifier import bundle
-from missile_classifier.encoding import PiecewiseLinearEncoding
+from missile_classifier.encoding import PIECEWISE_LINEAR, BinEncoding
 
 
 def _make(root: Path, name: str) -> Path:
@@ -71,26 +71,39 @@ def test_preprocessing_must_fit_its_features() -> None:
         )
 
 
-def test_encoding_round_trips_and_format_1_bundles_still_load(tmp_path: Path) -> None:
-    encoding = PiecewiseLinearEncoding((1,), (np.array([0.0, 5.0, 9.0]),))
+def _write_old_bundle(directory: Path, preprocessing: dict[str, object], fmt: int) -> None:
+    directory.mkdir()
+    (directory / bundle.MODEL_FILE).write_bytes(b"onnx bytes")
+    (directory / bundle.PREPROCESSING_FILE).write_text(json.dumps(preprocessing))
+    meta = bundle.write_metadata(directory, {})
+    (directory / bundle.METADATA_FILE).write_text(json.dumps({**meta, "format": fmt}))
+
+
+def test_encoding_round_trips_and_format_1_and_2_bundles_still_load(tmp_path: Path) -> None:
+    encoding = BinEncoding((1,), (np.array([0.0, 5.0, 9.0]),))
     pre = bundle.Preprocessing(("a", "b"), np.zeros(2), np.ones(2), 4, 0.5, encoding)
-    directory = tmp_path / "v2"
+    directory = tmp_path / "v3"
     directory.mkdir()
     (directory / bundle.MODEL_FILE).write_bytes(b"onnx bytes")
     bundle.write_preprocessing(directory, pre)
     bundle.write_metadata(directory, {})
     loaded = bundle.load(directory).preprocessing
     assert loaded.encoding is not None and loaded.encoding.columns == (1,)
-    assert loaded.scaler().n_inputs == 4
-    # Format 1 predates the encoding: its preprocessing.json has no such key.
-    old = tmp_path / "v1"
-    old.mkdir()
-    (old / bundle.MODEL_FILE).write_bytes(b"onnx bytes")
+    assert loaded.encoding.kind == "thermometer" and loaded.scaler().n_inputs == 3
     data = pre.to_dict()
-    del data["piecewise_linear_encoding"]
-    (old / bundle.PREPROCESSING_FILE).write_text(json.dumps(data))
-    meta = bundle.write_metadata(old, {})
-    (old / bundle.METADATA_FILE).write_text(json.dumps({**meta, "format": 1}))
-    assert bundle.load(old).preprocessing.scaler().n_inputs == 2
+    # Format 2 stored piecewise-linear edges under their own key, without a kind.
+    edges = data.pop("bin_encoding")["edges"]
+    _write_old_bundle(tmp_path / "v2", {**data, "piecewise_linear_encoding": edges}, 2)
+    old = bundle.load(tmp_path / "v2").preprocessing
+    assert old.encoding is not None and old.encoding.kind == PIECEWISE_LINEAR
+    assert old.scaler().n_inputs == 4
+    # Format 1 predates the encoding: its preprocessing.json has no such key.
+    _write_old_bundle(tmp_path / "v1", data, 1)
+    assert bundle.load(tmp_path / "v1").preprocessing.scaler().n_inputs == 2
     with pytest.raises(bundle.BundleError, match=r"'b'.*increasing"):
         bundle.Preprocessing.from_dict({**data, "piecewise_linear_encoding": {"b": [3.0, 1.0]}})
+    bad_kind = {"kind": "sigmoid", "edges": edges}
+    with pytest.raises(bundle.BundleError, match="unknown encoding kind 'sigmoid'"):
+        bundle.Preprocessing.from_dict({**data, "bin_encoding": bad_kind})
+    with pytest.raises(bundle.BundleError, match="bin_encoding has no 'kind' entry"):
+        bundle.Preprocessing.from_dict({**data, "bin_encoding": {"edges": edges}})

@@ -1,4 +1,4 @@
-"""Piecewise-linear encoding: bins from the labels, exact arithmetic, JSON round trip."""
+"""Bin encodings: bins from the labels, exact arithmetic of both kinds, JSON round trip."""
 
 from __future__ import annotations
 
@@ -7,17 +7,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from missile_classifier.encoding import PiecewiseLinearEncoding, fit_piecewise_linear
+from missile_classifier.encoding import (
+    PIECEWISE_LINEAR,
+    THERMOMETER,
+    BinEncoding,
+    fit_bin_encoding,
+)
 from missile_classifier.windows import Scaler
 
 NAMES = ("a", "b", "c")
-ENCODING = PiecewiseLinearEncoding((0, 2), (np.array([0.0, 1.0, 3.0]), np.array([-1.0, 1.0])))
+EDGES = (np.array([0.0, 1.0, 3.0]), np.array([-1.0, 1.0]))
+LINEAR = BinEncoding((0, 2), EDGES, PIECEWISE_LINEAR)
+STEPS = BinEncoding((0, 1), (np.array([0.0, 1.0, 3.0, 7.0]), np.array([-1.0, 0.0, 1.0])))
 
 
 @given(st.floats(-10, 10, allow_nan=False))
-def test_bins_fill_up_in_order_and_add_back_to_the_value(x: float) -> None:
+def test_piecewise_linear_bins_fill_up_in_order_and_add_back_to_the_value(x: float) -> None:
     row = np.array([[x, 0.0, 0.0]])
-    encoded = ENCODING.transform(row)[0]
+    encoded = LINEAR.transform(row)[0]
     assert encoded.shape == (3,) and np.all((encoded >= 0) & (encoded <= 1))
     first = encoded[:2]
     # A bin starts filling only once the one before it is full.
@@ -27,45 +34,73 @@ def test_bins_fill_up_in_order_and_add_back_to_the_value(x: float) -> None:
     assert 0.0 + first[0] * 1.0 + first[1] * 2.0 == pytest.approx(inside, abs=1e-5)
 
 
-def test_tree_bins_put_an_edge_where_the_label_changes() -> None:
+@given(st.floats(-10, 10, allow_nan=False))
+def test_thermometer_counts_the_inner_edges_at_or_below_the_value(x: float) -> None:
+    encoded = STEPS.transform(np.array([[x, x, 0.0]]))[0]
+    assert STEPS.width == 3 and encoded.shape == (3,) and encoded.dtype == np.float32
+    assert set(encoded.tolist()) <= {0.0, 1.0}
+    # Ones first, then zeros: a thermometer, whose reading is how many edges x has passed.
+    assert np.all(np.diff(encoded[:2]) <= 0)
+    assert encoded[:2].sum() == (x >= 1.0) + (x >= 3.0) and encoded[2] == (x >= 0.0)
+
+
+def test_thermometer_steps_exactly_at_the_edge() -> None:
+    just_below, at = np.nextafter(1.0, 0.0), 1.0
+    out = STEPS.transform(np.array([[just_below, -5.0, 0.0], [at, -5.0, 0.0]]))
+    np.testing.assert_array_equal(out, [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+def test_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown encoding kind 'sigmoid'"):
+        BinEncoding((0,), (np.array([0.0, 1.0]),), "sigmoid")
+    with pytest.raises(ValueError, match="unknown encoding kind"):
+        fit_bin_encoding(np.zeros((4, 3)), np.zeros(4), NAMES, ("a",), kind="sigmoid")
+
+
+@pytest.mark.parametrize("kind", [THERMOMETER, PIECEWISE_LINEAR])
+def test_tree_bins_put_an_edge_where_the_label_changes(kind: str) -> None:
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 500_000, size=(20_000, 3))
     y = (x[:, 1] < 100_000).astype(int)
-    encoding = fit_piecewise_linear(x, y, NAMES, ("b", "a"), max_bins=4)
-    assert encoding.columns[0] == 1
+    encoding = fit_bin_encoding(x, y, NAMES, ("b", "a"), max_bins=4, kind=kind)
+    assert encoding.columns[0] == 1 and encoding.kind == kind
     edges = encoding.edges[0]
     assert np.min(np.abs(edges - 100_000)) < 100  # within the gap between neighbouring samples
     assert len(edges) <= 5 and edges[0] == x[:, 1].min() and edges[-1] == x[:, 1].max()
     # The label does not depend on "a": its tree may split on noise, but within its range.
-    assert encoding.width == sum(len(e) - 1 for e in encoding.edges)
+    per_feature = 2 if kind == THERMOMETER else 1
+    assert encoding.width == sum(len(e) - per_feature for e in encoding.edges)
+    assert encoding.transform(x).shape == (len(x), encoding.width)
 
 
 def test_constant_feature_gets_no_bins_and_unknown_names_are_refused() -> None:
     x = np.column_stack([np.zeros(100), np.arange(100.0), np.ones(100)])
     y = (np.arange(100) > 50).astype(int)
-    encoding = fit_piecewise_linear(x, y, NAMES, ("a", "b"))
-    assert encoding.columns == (1,)
+    encoding = fit_bin_encoding(x, y, NAMES, ("a", "b"))
+    assert encoding.columns == (1,) and encoding.kind == THERMOMETER
     with pytest.raises(ValueError, match="unknown features \\['z'\\]"):
-        fit_piecewise_linear(x, y, NAMES, ("z",))
+        fit_bin_encoding(x, y, NAMES, ("z",))
 
 
 def test_json_round_trip_and_bad_edges() -> None:
-    data = ENCODING.to_dict(NAMES)
+    data = LINEAR.to_dict(NAMES)
     assert data == {"a": [0.0, 1.0, 3.0], "c": [-1.0, 1.0]}
-    again = PiecewiseLinearEncoding.from_dict(data, NAMES)
+    again = BinEncoding.from_dict(data, NAMES, PIECEWISE_LINEAR)
     row = np.array([[0.5, 9.0, 0.0]])
-    np.testing.assert_array_equal(again.transform(row), ENCODING.transform(row))
+    np.testing.assert_array_equal(again.transform(row), LINEAR.transform(row))
     with pytest.raises(ValueError, match="increasing"):
-        PiecewiseLinearEncoding.from_dict({"a": [1.0, 1.0]}, NAMES)
+        BinEncoding.from_dict({"a": [1.0, 1.0]}, NAMES)
     with pytest.raises(ValueError, match="unknown feature 'q'"):
-        PiecewiseLinearEncoding.from_dict({"q": [0.0, 1.0]}, NAMES)
+        BinEncoding.from_dict({"q": [0.0, 1.0]}, NAMES)
 
 
 def test_scaler_appends_the_encoding_after_the_standardised_features() -> None:
-    scaler = Scaler(np.zeros(3), np.full(3, 2.0), 4, ENCODING)
+    scaler = Scaler(np.zeros(3), np.full(3, 2.0), 4, LINEAR)
     rows = np.array([[2.0, 4.0, 0.0], [0.5, 0.0, 1.0]])
     out = scaler.transform(rows)
     assert scaler.n_inputs == 6 and out.shape == (2, 6) and out.dtype == np.float32
     np.testing.assert_array_equal(out[:, :3], rows / 2.0)
     np.testing.assert_array_equal(out[:, 3:], [[1.0, 0.5, 0.5], [0.5, 0.0, 1.0]])
+    thermometer = Scaler(np.zeros(3), np.full(3, 2.0), 4, STEPS).transform(rows)
+    np.testing.assert_array_equal(thermometer[:, 3:], [[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     assert Scaler(np.zeros(3), np.ones(3), 4).n_inputs == 3

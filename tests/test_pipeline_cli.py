@@ -76,7 +76,8 @@ def test_train_writes_a_complete_bundle(workspace: Path) -> None:
     assert meta["version"] == latest.resolve().name and meta["onnx_max_abs_difference"] < 1e-4
     preprocessing = json.loads((latest / "preprocessing.json").read_text())
     assert 0 < preprocessing["threshold"] < 1
-    assert set(preprocessing["piecewise_linear_encoding"]) == {
+    assert preprocessing["bin_encoding"]["kind"] == "thermometer"
+    assert set(preprocessing["bin_encoding"]["edges"]) == {
         "altitude",
         "altitude_over_max",
         "velocity_up",
@@ -90,13 +91,21 @@ def test_train_encodes_the_features_asked_for(workspace: Path, tmp_path: Path) -
     unknown = run(*args, "--encode", "altitude,warp_factor", "--output", str(tmp_path))
     assert unknown.returncode == 2 and "warp_factor" in unknown.stderr
     assert "Traceback" not in unknown.stderr and not any(tmp_path.iterdir())
-    result = run(*args, "--encode", "altitude", "--encoding-bins", "3", "--output", str(tmp_path))
+    kind = run(*args, "--encoding-kind", "sigmoid", "--output", str(tmp_path))
+    assert kind.returncode == 2 and "sigmoid" in kind.stderr and not any(tmp_path.iterdir())
+    result = run(
+        *args,
+        *("--encode", "altitude", "--encoding-bins", "3", "--encoding-kind", "piecewise-linear"),
+        *("--output", str(tmp_path)),
+    )
     assert result.returncode == 0, result.stderr
     preprocessing = json.loads((tmp_path / "latest" / "preprocessing.json").read_text())
-    edges = preprocessing["piecewise_linear_encoding"]
+    edges = preprocessing["bin_encoding"]["edges"]
+    assert preprocessing["bin_encoding"]["kind"] == "piecewise-linear"
     assert list(edges) == ["altitude"] and 2 <= len(edges["altitude"]) <= 4
     service = ModelInferenceService(tmp_path)
     assert service.scaler.n_inputs == 16 + len(edges["altitude"]) - 1
+    assert service.info()["encoding_kind"] == "piecewise-linear"
     frame = pd.read_csv(data / "test.csv")
     scored = service.predict_batch({c: frame[c].to_numpy() for c in frame.columns})
     assert np.all((scored.probability >= 0) & (scored.probability <= 1))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from missile_classifier.encoding import PiecewiseLinearEncoding
+from missile_classifier.encoding import BinEncoding
 from missile_classifier.features import N_FEATURES
 from missile_classifier.simulate import simulate_challenge
 from missile_classifier.windows import (
@@ -68,7 +68,7 @@ ENCODED = Scaler(
     np.zeros(N_FEATURES),
     np.ones(N_FEATURES),
     3,
-    PiecewiseLinearEncoding((2,), (np.array([0.0, 50_000.0, 100_000.0, 200_000.0]),)),
+    BinEncoding((2,), (np.array([0.0, 50_000.0, 100_000.0, 200_000.0]),)),
 )
 
 

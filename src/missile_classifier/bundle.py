@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from missile_classifier.encoding import PiecewiseLinearEncoding
+from missile_classifier.encoding import PIECEWISE_LINEAR, BinEncoding
 from missile_classifier.windows import Scaler
 
 MODEL_FILE: Final = "model.onnx"
@@ -37,9 +37,12 @@ METADATA_FILE: Final = "metadata.json"
 CHECKPOINT_FILE: Final = "checkpoint.pt"
 LATEST: Final = "latest"
 #: Bumped when the files' layout or meaning changes; readers refuse formats they do not know.
-#: Format 2 added the piecewise-linear encoding; a format-1 bundle is read as having none.
-BUNDLE_FORMAT: Final = 2
-READABLE_FORMATS: Final = (1, 2)
+#: Format 2 added the piecewise-linear encoding, format 3 the encoding's kind
+#: (``bin_encoding``); a format-1 bundle is read as having no encoding.
+BUNDLE_FORMAT: Final = 3
+READABLE_FORMATS: Final = (1, 2, 3)
+#: Format 2's key: always piecewise-linear.
+_FORMAT_2_ENCODING: Final = "piecewise_linear_encoding"
 
 
 class BundleError(RuntimeError):
@@ -55,7 +58,7 @@ class Preprocessing:
     scale: np.ndarray
     sequence_length: int
     threshold: float
-    encoding: PiecewiseLinearEncoding | None = None
+    encoding: BinEncoding | None = None
 
     def scaler(self) -> Scaler:
         """The transform from feature rows to model input rows."""
@@ -63,14 +66,18 @@ class Preprocessing:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        encoding = self.encoding.to_dict(self.feature_names) if self.encoding else {}
+        encoding = (
+            {"kind": self.encoding.kind, "edges": self.encoding.to_dict(self.feature_names)}
+            if self.encoding
+            else None
+        )
         return {
             "feature_names": list(self.feature_names),
             "mean": self.mean.tolist(),
             "scale": self.scale.tolist(),
             "sequence_length": self.sequence_length,
             "threshold": self.threshold,
-            "piecewise_linear_encoding": encoding,
+            "bin_encoding": encoding,
         }
 
     @classmethod
@@ -81,11 +88,15 @@ class Preprocessing:
         scale = np.asarray(data["scale"], dtype=np.float64)
         if mean.shape != (len(names),) or scale.shape != (len(names),) or np.any(scale <= 0):
             raise BundleError("preprocessing.json: mean/scale do not match the feature names")
+        spec = data.get("bin_encoding") or {
+            "kind": PIECEWISE_LINEAR,
+            "edges": data.get(_FORMAT_2_ENCODING, {}),
+        }
         try:
-            encoding = PiecewiseLinearEncoding.from_dict(
-                data.get("piecewise_linear_encoding", {}), names
-            )
-        except ValueError as exc:
+            encoding = BinEncoding.from_dict(spec["edges"], names, spec["kind"])
+        except KeyError as exc:
+            raise BundleError(f"preprocessing.json: bin_encoding has no {exc} entry") from None
+        except (ValueError, TypeError, AttributeError) as exc:
             raise BundleError(f"preprocessing.json: {exc}") from None
         return cls(
             names,

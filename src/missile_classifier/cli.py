@@ -49,6 +49,13 @@ class ProfileChoice(StrEnum):
     ballistic = "ballistic"
 
 
+class EncodingKindChoice(StrEnum):
+    """Bin encodings (see ``docs/training.md``); values as in ``encoding.ENCODING_KINDS``."""
+
+    thermometer = "thermometer"
+    piecewise_linear = "piecewise-linear"
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"missile-classifier {__version__}")
@@ -230,14 +237,22 @@ def train(
     encode: Annotated[
         str,
         typer.Option(
-            help="Features the LSTM also sees piecewise-linearly encoded, with bins fitted to "
-            "the labels: comma-separated names, or 'none'."
+            help="Features the LSTM also sees bin-encoded, with bins fitted to the labels: "
+            "comma-separated names, or 'none'."
         ),
     ] = ",".join(DEFAULT_ENCODED_FEATURES),
     encoding_bins: Annotated[
         int,
         typer.Option("--encoding_bins", "--encoding-bins", min=2, help="Most bins per feature."),
     ] = DEFAULT_MAX_BINS,
+    encoding_kind: Annotated[
+        EncodingKindChoice,
+        typer.Option(
+            "--encoding_kind",
+            "--encoding-kind",
+            help="thermometer: 0/1 steps at the bin edges; piecewise-linear: 0–1 ramps per bin.",
+        ),
+    ] = EncodingKindChoice.thermometer,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train the LSTM and the baselines, evaluate them, and write an ONNX bundle."""
@@ -265,6 +280,7 @@ def train(
         seed=seed,
         encoded_features=encoded,
         encoding_bins=encoding_bins,
+        encoding_kind=str(encoding_kind),
         verbose=_show_progress(quiet),
     )
     try:

@@ -15,8 +15,9 @@ from sklearn.preprocessing import StandardScaler
 from missile_classifier.encoding import (
     DEFAULT_ENCODED_FEATURES,
     DEFAULT_MAX_BINS,
-    PiecewiseLinearEncoding,
-    fit_piecewise_linear,
+    THERMOMETER,
+    BinEncoding,
+    fit_bin_encoding,
 )
 from missile_classifier.features import FEATURE_NAMES
 from missile_classifier.schema import LABEL, SENSOR_ID, TIMESTAMP, TRACK_ID, load_tracks
@@ -53,10 +54,10 @@ class DataPreprocessor:
         sequence_length: Rows per window (the row being classified and the ones before it).
         validation_fraction: Share of training *tracks* held out for validation.
         random_state: Seed of the track split.
-        encoded_features: Features that also enter the model piecewise-linearly encoded, with
-            bins fitted to the training labels (see :mod:`missile_classifier.encoding`); empty
-            for none.
+        encoded_features: Features that also enter the model bin-encoded, with bins fitted to
+            the training labels (see :mod:`missile_classifier.encoding`); empty for none.
         encoding_bins: Most bins per encoded feature.
+        encoding_kind: ``"thermometer"`` or ``"piecewise-linear"``.
     """
 
     def __init__(
@@ -66,12 +67,14 @@ class DataPreprocessor:
         random_state: int = 42,
         encoded_features: Sequence[str] = DEFAULT_ENCODED_FEATURES,
         encoding_bins: int = DEFAULT_MAX_BINS,
+        encoding_kind: str = THERMOMETER,
     ) -> None:
         self.sequence_length = sequence_length
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.encoded_features = tuple(encoded_features)
         self.encoding_bins = encoding_bins
+        self.encoding_kind = encoding_kind
 
     def load_data(
         self, train_path: str | Path, test_path: str | Path | None = None
@@ -104,16 +107,17 @@ class DataPreprocessor:
         # Constant features (e.g. no missing intensity in the data) keep a unit scale.
         self.scale_ = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
         self.feature_names_ = FEATURE_NAMES
-        self.encoding_: PiecewiseLinearEncoding | None = None
+        self.encoding_: BinEncoding | None = None
         if self.encoded_features:
             if LABEL not in train_df.columns:
                 raise ValueError(f"encoding features needs labels: no {LABEL!r} column")
-            self.encoding_ = fit_piecewise_linear(
+            self.encoding_ = fit_bin_encoding(
                 features,
                 train_df[LABEL].to_numpy(),
                 FEATURE_NAMES,
                 self.encoded_features,
                 self.encoding_bins,
+                self.encoding_kind,
                 self.random_state,
             )
         return self

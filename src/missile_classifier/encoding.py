@@ -1,12 +1,20 @@
-"""Piecewise-linear encoding: extra inputs that turn sharply where the label changes.
+"""Bin encodings: extra inputs that step exactly where the label changes.
 
 A standardised feature resolves its own range evenly. Ballistic altitude spans about 0–1,400 km,
 so one standardised unit is ~340 km and the 100 km reentry interface is a difference of 0.003
-units per km: a tree splits there exactly, a small network needs very large weights to. With
-piecewise-linear encoding (Gorishniy, Rubachev & Babenko, "On Embeddings for Numerical Features
-in Tabular Deep Learning", NeurIPS 2022) a feature becomes one input per bin, rising from 0 to 1
-across its bin; the bin edges come from a decision tree fitted to the training labels, so an
-edge lands on the interface and the network sees a kink exactly there.
+units per km: a tree splits there exactly, a small network needs very large weights to. So some
+features also enter the model binned, with bin edges from a decision tree fitted to the
+training labels (target-aware bins, as in Gorishniy, Rubachev & Babenko, "On Embeddings for
+Numerical Features in Tabular Deep Learning", NeurIPS 2022): an edge lands on the interface.
+
+Two ways to turn a value into inputs, one per edge or bin:
+
+- ``thermometer`` (default): 1 if the value is at or above an inner edge, else 0 (Buckman et
+  al., "Thermometer Encoding", ICLR 2018). The input jumps at the edge, so the network sees the
+  label's boundary as a step.
+- ``piecewise-linear`` (Gorishniy et al.): each bin's input rises from 0 to 1 across the bin.
+  Continuous, so at an edge it only bends; on ballistic data the network then still placed
+  the onset seconds off (docs/training.md). Kept for bundles of format 2 and for comparison.
 
 Applying an encoding needs NumPy only (the service runs it); fitting one uses scikit-learn.
 """
@@ -15,32 +23,49 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
 #: Features encoded by default: where the phase boundaries of both simulator profiles lie.
 DEFAULT_ENCODED_FEATURES = ("altitude", "altitude_over_max", "velocity_up")
 DEFAULT_MAX_BINS = 8
+THERMOMETER: Final = "thermometer"
+PIECEWISE_LINEAR: Final = "piecewise-linear"
+ENCODING_KINDS: Final = (THERMOMETER, PIECEWISE_LINEAR)
 
 
 @dataclass(frozen=True)
-class PiecewiseLinearEncoding:
-    """Bin edges per encoded feature; ``columns`` index the feature rows it reads."""
+class BinEncoding:
+    """Bin edges per encoded feature; ``columns`` index the feature rows it reads.
+
+    ``edges`` include the training range's ends; a thermometer uses only the inner ones.
+    """
 
     columns: tuple[int, ...]
     edges: tuple[np.ndarray, ...]
+    kind: str = THERMOMETER
+
+    def __post_init__(self) -> None:
+        if self.kind not in ENCODING_KINDS:
+            raise ValueError(f"unknown encoding kind {self.kind!r}; known: {list(ENCODING_KINDS)}")
 
     @property
     def width(self) -> int:
-        """Inputs it adds: one per bin."""
-        return sum(len(e) - 1 for e in self.edges)
+        """Inputs it adds: one per inner edge (thermometer) or per bin (piecewise-linear)."""
+        per_feature = 2 if self.kind == THERMOMETER else 1
+        return sum(len(e) - per_feature for e in self.edges)
 
     def transform(self, features: np.ndarray) -> np.ndarray:
-        """``(n, width)`` float32: for each bin, how far each row's value has crossed it (0–1)."""
-        parts = [
-            np.clip((features[:, [column]] - edges[:-1]) / np.diff(edges), 0.0, 1.0)
-            for column, edges in zip(self.columns, self.edges, strict=True)
-        ]
+        """``(n, width)`` float32 inputs of each row's encoded values (see the module doc)."""
+        pairs = zip(self.columns, self.edges, strict=True)
+        if self.kind == THERMOMETER:
+            parts = [features[:, [column]] >= edges[1:-1] for column, edges in pairs]
+        else:
+            parts = [
+                np.clip((features[:, [column]] - edges[:-1]) / np.diff(edges), 0.0, 1.0)
+                for column, edges in pairs
+            ]
         if not parts:
             return np.empty((len(features), 0), dtype=np.float32)
         return np.concatenate(parts, axis=1).astype(np.float32)
@@ -51,12 +76,16 @@ class PiecewiseLinearEncoding:
 
     @classmethod
     def from_dict(
-        cls, data: Mapping[str, Sequence[float]], feature_names: Sequence[str]
-    ) -> PiecewiseLinearEncoding:
-        """Inverse of :meth:`to_dict`.
+        cls,
+        data: Mapping[str, Sequence[float]],
+        feature_names: Sequence[str],
+        kind: str = THERMOMETER,
+    ) -> BinEncoding:
+        """Inverse of :meth:`to_dict` (which does not hold the kind).
 
         Raises:
-            ValueError: An unknown feature, or edges that are not at least two increasing values.
+            ValueError: An unknown feature or kind, or edges that are not at least two
+                increasing values.
         """
         columns, edges = [], []
         for name, values in data.items():
@@ -67,7 +96,7 @@ class PiecewiseLinearEncoding:
                 raise ValueError(f"encoding of {name!r}: edges must be ≥ 2 increasing values")
             columns.append(list(feature_names).index(name))
             edges.append(array)
-        return cls(tuple(columns), tuple(edges))
+        return cls(tuple(columns), tuple(edges), kind)
 
 
 def check_encodable(encoded: Sequence[str], feature_names: Sequence[str]) -> None:
@@ -77,14 +106,15 @@ def check_encodable(encoded: Sequence[str], feature_names: Sequence[str]) -> Non
         raise ValueError(f"cannot encode unknown features {unknown}; known: {list(feature_names)}")
 
 
-def fit_piecewise_linear(
+def fit_bin_encoding(
     features: np.ndarray,
     labels: np.ndarray,
     feature_names: Sequence[str],
     encoded: Sequence[str] = DEFAULT_ENCODED_FEATURES,
     max_bins: int = DEFAULT_MAX_BINS,
+    kind: str = THERMOMETER,
     random_state: int = 0,
-) -> PiecewiseLinearEncoding:
+) -> BinEncoding:
     """Target-aware bins: the split points of a small decision tree per feature.
 
     Args:
@@ -93,6 +123,7 @@ def fit_piecewise_linear(
         feature_names: Name of each of the ``F`` columns.
         encoded: Names of the features to encode (unknown names raise ``ValueError``).
         max_bins: Leaves per tree, so at most this many bins per feature.
+        kind: ``"thermometer"`` or ``"piecewise-linear"`` (see the module doc).
         random_state: Seed of the trees (ties between equally good splits).
 
     Returns:
@@ -101,6 +132,7 @@ def fit_piecewise_linear(
     from sklearn.tree import DecisionTreeClassifier
 
     check_encodable(encoded, feature_names)
+    BinEncoding((), (), kind)  # an unknown kind fails before any tree is fitted
     columns, edges = [], []
     # Leaves of at least 0.1 % of the rows: bins follow the data, not single noisy rows.
     min_leaf = max(1, len(labels) // 1000)
@@ -116,4 +148,4 @@ def fit_piecewise_linear(
         lo, hi = float(x.min()), float(x.max())
         columns.append(column)
         edges.append(np.unique(np.concatenate([[lo], np.sort(splits), [hi]])))
-    return PiecewiseLinearEncoding(tuple(columns), tuple(edges))
+    return BinEncoding(tuple(columns), tuple(edges), kind)

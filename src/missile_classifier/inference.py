@@ -70,6 +70,7 @@ class ModelInferenceService:
             "sequence_length": self.scaler.sequence_length,
             "features": list(pre.feature_names),
             "encoded_features": [pre.feature_names[c] for c in encoded],
+            "encoding_kind": pre.encoding.kind if pre.encoding is not None else None,
             "metrics": meta.get("metrics"),
             "data": meta.get("data"),
         }

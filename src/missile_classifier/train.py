@@ -16,7 +16,7 @@ import torch
 
 from missile_classifier import __version__, bundle
 from missile_classifier.data import DataPreprocessor, FrameWindows
-from missile_classifier.encoding import DEFAULT_ENCODED_FEATURES, DEFAULT_MAX_BINS
+from missile_classifier.encoding import DEFAULT_ENCODED_FEATURES, DEFAULT_MAX_BINS, THERMOMETER
 from missile_classifier.evaluate import (
     ModelScores,
     ReportData,
@@ -54,9 +54,10 @@ class TrainConfig:
     lstm_units: int = 64
     patience: int = 5
     validation_fraction: float = 0.2
-    #: Features the model also sees piecewise-linearly encoded (empty: none).
+    #: Features the model also sees bin-encoded (empty: none); see ``encoding.py``.
     encoded_features: tuple[str, ...] = DEFAULT_ENCODED_FEATURES
     encoding_bins: int = DEFAULT_MAX_BINS
+    encoding_kind: str = THERMOMETER
     seed: int = 42
     baselines: tuple[str, ...] = BASELINES
     verbose: bool = False
@@ -99,6 +100,7 @@ def run_training(config: TrainConfig) -> TrainResult:
         config.seed,
         config.encoded_features,
         config.encoding_bins,
+        config.encoding_kind,
     )
     train_df, test_df = prep.load_data(config.train_data, config.test_data)
     fit_df, val_df = prep.split_tracks(train_df)

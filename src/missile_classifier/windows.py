@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from missile_classifier.encoding import PiecewiseLinearEncoding
+from missile_classifier.encoding import BinEncoding
 from missile_classifier.features import N_FEATURES, StreamState, stream_features
 from missile_classifier.schema import (
     ALTITUDE,
@@ -38,14 +38,14 @@ INPUT_COLUMNS = (TIMESTAMP, LATITUDE, LONGITUDE, ALTITUDE, INTENSITY)
 class Scaler:
     """Feature rows → model input rows, fitted on training rows; and the window length.
 
-    A model input row is the standardised features followed by the piecewise-linear encoding
-    of some of them (none without an ``encoding``).
+    A model input row is the standardised features followed by the bin encoding of some of
+    them (none without an ``encoding``).
     """
 
     mean: np.ndarray
     scale: np.ndarray
     sequence_length: int
-    encoding: PiecewiseLinearEncoding | None = None
+    encoding: BinEncoding | None = None
 
     @property
     def n_inputs(self) -> int:
