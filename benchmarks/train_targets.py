@@ -65,7 +65,8 @@ def main() -> None:
     print(
         f"profile={args.profile} tracks={args.tracks} seed={args.seed} epochs<={args.epochs} "
         f"batch={args.batch_size} units={args.lstm_units} lr={args.learning_rate} "
-        f"patience={args.patience} encode={args.encode} ({args.encoding_kind}): trained in {result.seconds:.0f} s"
+        f"patience={args.patience} encode={args.encode} ({args.encoding_kind}): "
+        f"trained in {result.seconds:.0f} s"
     )
     print(
         f"{'model':<20} {'F1':>7} {'onset med s':>11} {'onset max s':>11} {'≤0.5 s':>7} "

@@ -25,7 +25,6 @@ from torch import nn
 
 from missile_classifier.progress import progress_bar
 
-
 #: Batch norm's variance floor. An LSTM unit that stays ~0 on all training windows has a
 #: running variance of ~1e-9; with torch's default 1e-5 batch norm multiplied its output by up
 #: to ~300, so the unit waking on one unusual window flipped that row to p = 1.0 (a ballistic
