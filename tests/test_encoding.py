@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from missile_classifier.encoding import (
+    ENCODING_KINDS,
     PIECEWISE_LINEAR,
     THERMOMETER,
     BinEncoding,
@@ -104,3 +105,9 @@ def test_scaler_appends_the_encoding_after_the_standardised_features() -> None:
     thermometer = Scaler(np.zeros(3), np.full(3, 2.0), 4, STEPS).transform(rows)
     np.testing.assert_array_equal(thermometer[:, 3:], [[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     assert Scaler(np.zeros(3), np.ones(3), 4).n_inputs == 3
+
+
+def test_the_cli_offers_exactly_the_known_kinds() -> None:
+    from missile_classifier.cli import EncodingKindChoice
+
+    assert tuple(choice.value for choice in EncodingKindChoice) == ENCODING_KINDS
