@@ -17,6 +17,7 @@ from sklearn.metrics import f1_score
 from missile_classifier.evaluate import (
     ModelScores,
     ReportData,
+    TrainingCurves,
     choose_threshold,
     classification_metrics,
     evaluate_predictions,
@@ -267,8 +268,15 @@ def linked_files(report: Path) -> list[Path]:
 
 def test_write_report_writes_markdown_and_every_plot(tmp_path: Path) -> None:
     data, models = report_data()
+    # Losses of exactly 0 happen on easy data; the log-scale plot must still be drawn.
+    curves = TrainingCurves([0.3, 0.1, 0.0], [0.2, 0.05, 0.0], [1e-3, 1e-3, 5e-4], best_epoch=2)
     report = write_report(
-        tmp_path / "bundle", title="Evaluation", data=data, models=models, notes="Seed 0."
+        tmp_path / "bundle",
+        title="Evaluation",
+        data=data,
+        models=models,
+        notes="Seed 0.",
+        training=curves,
     )
     assert report == tmp_path / "bundle" / "report.md"
     text = report.read_text()
@@ -279,7 +287,14 @@ def test_write_report_writes_markdown_and_every_plot(tmp_path: Path) -> None:
     links = linked_files(report)
     pngs = sorted((report.parent / "plots").glob("*.png"))
     assert sorted(links) == pngs
-    assert {p.name for p in pngs} == {"roc.png", "pr.png", "confusion_matrix.png", "timelines.png"}
+    assert {p.name for p in pngs} == {
+        "roc.png",
+        "pr.png",
+        "confusion_matrix.png",
+        "timelines.png",
+        "training.png",
+    }
+    assert "### Training (lstm)" in text
     for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png.stat().st_size > 1_000

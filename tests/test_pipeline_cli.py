@@ -70,7 +70,11 @@ def test_train_writes_a_complete_bundle(workspace: Path) -> None:
         "plots/pr.png",
         "plots/confusion_matrix.png",
         "plots/timelines.png",
+        "plots/training.png",
     } <= names
+    report = (latest / "report.md").read_text()
+    assert "![Training (LSTM)](plots/training.png)" in report
+    assert "thermometer inputs encoding altitude, altitude_over_max, velocity_up" in report
     meta = json.loads((latest / "metadata.json").read_text())
     assert set(meta["metrics"]) == {"LSTM", "altitude threshold", "random forest", "dummy"}
     assert meta["version"] == latest.resolve().name and meta["onnx_max_abs_difference"] < 1e-4

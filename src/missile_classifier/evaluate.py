@@ -10,6 +10,7 @@ module stays cheap and never touches a plotting backend.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -330,6 +331,17 @@ class ModelScores:
     threshold: float
 
 
+@dataclass(frozen=True)
+class TrainingCurves:
+    """The reported model's training history, one value per epoch (epochs count from 1)."""
+
+    train_loss: Sequence[float]
+    val_loss: Sequence[float]
+    learning_rate: Sequence[float]
+    #: The epoch whose weights were kept.
+    best_epoch: int
+
+
 def write_report(
     directory: Path,
     *,
@@ -337,6 +349,7 @@ def write_report(
     data: ReportData,
     models: dict[str, ModelScores],
     notes: str = "",
+    training: TrainingCurves | None = None,
 ) -> Path:
     """Write ``report.md`` and its plots (``plots/*.png``) comparing models on the same rows.
 
@@ -350,6 +363,7 @@ def write_report(
         data: Rows evaluated, with labels and unscaled altitude.
         models: Model name → its scores on ``data``, in table order; at least one.
         notes: Free Markdown appended under "Notes" (e.g. data source, training settings).
+        training: The first model's loss per epoch, drawn as learning curves if given.
 
     Returns:
         Path of ``report.md``.
@@ -381,6 +395,10 @@ def write_report(
         figures[f"Timelines ({main_name})"] = _save(
             _timeline_figure(data, models[main_name], results[main_name]["tracks"], main_name),
             plots / "timelines.png",
+        )
+    if training is not None and len(training.train_loss):
+        figures[f"Training ({main_name})"] = _save(
+            _training_figure(training, main_name), plots / "training.png"
         )
 
     lines = [f"# {title}", "", _data_summary(data, y, results[main_name]["tracks"]["streams"]), ""]
@@ -627,4 +645,32 @@ def _timeline_figure(
     more_handles, more_labels = twins[0].get_legend_handles_labels()
     figure.legend(handles + more_handles, labels + more_labels, loc="outside lower center", ncols=5)
     figure.suptitle(f"Timelines: {name}")
+    return figure
+
+
+def _training_figure(curves: TrainingCurves, name: str) -> Figure:
+    """Training and validation loss per epoch (log scale), the kept epoch, learning rate."""
+    figure = _new_figure(7.0, 4.0)
+    ax = figure.subplots()
+    epochs = np.arange(1, len(curves.train_loss) + 1)
+    # A loss of 0 (an easy dataset) has no place on a log axis: floor it for the picture.
+    floor = 1e-6
+    ax.plot(epochs, np.maximum(curves.train_loss, floor), marker=".", label="training loss")
+    ax.plot(epochs, np.maximum(curves.val_loss, floor), marker=".", label="validation loss")
+    ax.axvline(curves.best_epoch, color="tab:grey", linestyle=":", label="kept epoch")
+    ax.set(yscale="log", xlabel="epoch", ylabel="loss (class-weighted BCE)")
+    rate = ax.twinx()
+    rate.step(
+        epochs,
+        curves.learning_rate,
+        where="mid",
+        color="tab:green",
+        alpha=0.6,
+        label="learning rate",
+    )
+    rate.set(yscale="log", ylabel="learning rate")
+    handles, labels = ax.get_legend_handles_labels()
+    more_handles, more_labels = rate.get_legend_handles_labels()
+    ax.legend(handles + more_handles, labels + more_labels, loc="upper right", fontsize="small")
+    ax.set_title(f"Training: {name}")
     return figure

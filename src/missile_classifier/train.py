@@ -20,6 +20,7 @@ from missile_classifier.encoding import DEFAULT_ENCODED_FEATURES, DEFAULT_MAX_BI
 from missile_classifier.evaluate import (
     ModelScores,
     ReportData,
+    TrainingCurves,
     choose_threshold,
     evaluate_predictions,
     write_report,
@@ -88,6 +89,27 @@ def _subsample(n: int, limit: int, seed: int) -> np.ndarray:
     if n <= limit:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def _model_summary(prep: DataPreprocessor, lstm: LSTMClassifier) -> str:
+    """One paragraph for the report: what the LSTM read and how its training ended."""
+    encoding = prep.encoding_
+    if encoding is None or encoding.width == 0:
+        inputs = f"the {len(FEATURE_NAMES)} standardised features"
+    else:
+        names = ", ".join(FEATURE_NAMES[c] for c in encoding.columns)
+        inputs = (
+            f"the {len(FEATURE_NAMES)} standardised features and {encoding.width} "
+            f"{encoding.kind} inputs encoding {names}"
+        )
+    history = lstm.history_
+    ending = "early stopping" if history.stopped_early else "the epoch limit"
+    return (
+        f"LSTM input: windows of {lstm.sequence_length} rows of {lstm.n_features} values "
+        f"({inputs}). Trained {len(history.train_loss)} epochs in {history.seconds:.0f} s, "
+        f"ended by {ending}; the weights of epoch {history.best_epoch} (lowest validation "
+        f"loss) were kept."
+    )
 
 
 def run_training(config: TrainConfig) -> TrainResult:
@@ -190,7 +212,13 @@ def run_training(config: TrainConfig) -> TrainResult:
             models=scores,
             notes=f"Evaluated on {evaluated_on}. Decision thresholds chosen on the validation "
             f"tracks (F1-optimal) for every model. ONNX export matched torch within "
-            f"{onnx_difference:.1e}.",
+            f"{onnx_difference:.1e}.\n\n{_model_summary(prep, lstm)}",
+            training=TrainingCurves(
+                lstm.history_.train_loss,
+                lstm.history_.val_loss,
+                lstm.history_.learning_rate,
+                lstm.history_.best_epoch,
+            ),
         )
         bundle.write_metadata(
             staging,
