@@ -324,3 +324,11 @@ def test_importing_evaluate_loads_no_plotting_or_sklearn() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_training_curves_from_a_stored_history() -> None:
+    history = {"train_loss": [0.2, 0.1], "val_loss": [0.3, 0.2], "learning_rate": [1e-3, 1e-3]}
+    curves = TrainingCurves.from_history({**history, "best_epoch": 2, "seconds": 1.0})
+    assert curves == TrainingCurves([0.2, 0.1], [0.3, 0.2], [1e-3, 1e-3], best_epoch=2)
+    assert TrainingCurves.from_history(None) is None
+    assert TrainingCurves.from_history({"train_loss": []}) is None

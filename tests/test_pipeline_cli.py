@@ -207,6 +207,8 @@ def test_evaluate_and_export(workspace: Path) -> None:
     metrics = json.loads(result.stdout)
     assert 0 <= metrics["f1"] <= 1 and metrics["tracks"]["streams"] == 2
     assert (workspace / "report/report.md").is_file()
+    # The learning curves come from the bundle's metadata: training is not rerun.
+    assert (workspace / "report/plots/training.png").is_file()
     before = ModelInferenceService(workspace / "models")
     exported = run("export", "--model", str(workspace / "models"))
     assert exported.returncode == 0, exported.stderr

@@ -338,6 +338,7 @@ def evaluate(
     from missile_classifier.evaluate import (
         ModelScores,
         ReportData,
+        TrainingCurves,
         evaluate_predictions,
         write_report,
     )
@@ -373,6 +374,7 @@ def evaluate(
             title=f"{data} with {service.model_version}",
             data=report_data,
             models={"LSTM": ModelScores(scores.probability, service.threshold)},
+            training=TrainingCurves.from_history(service.bundle.metadata.get("training")),
         )
     print(json.dumps(metrics, indent=2))
 

@@ -10,7 +10,7 @@ module stays cheap and never touches a plotting backend.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -340,6 +340,18 @@ class TrainingCurves:
     learning_rate: Sequence[float]
     #: The epoch whose weights were kept.
     best_epoch: int
+
+    @classmethod
+    def from_history(cls, history: Mapping[str, Any] | None) -> TrainingCurves | None:
+        """From the training history as ``metadata.json`` stores it; ``None`` if absent."""
+        if not isinstance(history, Mapping) or not history.get("train_loss"):
+            return None
+        return cls(
+            history["train_loss"],
+            history["val_loss"],
+            history["learning_rate"],
+            int(history["best_epoch"]),
+        )
 
 
 def write_report(

@@ -213,12 +213,7 @@ def run_training(config: TrainConfig) -> TrainResult:
             notes=f"Evaluated on {evaluated_on}. Decision thresholds chosen on the validation "
             f"tracks (F1-optimal) for every model. ONNX export matched torch within "
             f"{onnx_difference:.1e}.\n\n{_model_summary(prep, lstm)}",
-            training=TrainingCurves(
-                lstm.history_.train_loss,
-                lstm.history_.val_loss,
-                lstm.history_.learning_rate,
-                lstm.history_.best_epoch,
-            ),
+            training=TrainingCurves.from_history(lstm.history_dict()),
         )
         bundle.write_metadata(
             staging,
