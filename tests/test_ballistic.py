@@ -27,13 +27,10 @@ from missile_classifier.ballistic import (
     BallisticConfig,
     BallisticResult,
     SensorConfig,
-    _destination,
-    _draw_params,
-    _hermite,
-    _in_gaps,
-    _integrate,
     simulate_ballistic,
 )
+from missile_classifier.flight import destination, draw_params, hermite, integrate
+from missile_classifier.sensing import in_gaps
 
 SEED = 11
 N_TRACKS = 48
@@ -219,17 +216,17 @@ def test_speeds_and_altitudes_are_physical(obs: pd.DataFrame, tracks: pd.DataFra
 
 
 def test_impact_time_puts_the_body_on_the_ground() -> None:
-    params = _draw_params(np.arange(6), SEED, BallisticConfig())
-    traj = _integrate(params, 0.5)
+    params = draw_params(np.arange(6), SEED, BallisticConfig())
+    traj = integrate(params, 0.5)
     column = np.arange(6)
-    pos, vel = _hermite(traj.states, traj.dt, traj.impact_step - 1, column, traj.impact_time)
+    pos, vel = hermite(traj.states, traj.dt, traj.impact_step - 1, column, traj.impact_time)
     np.testing.assert_allclose(np.hypot(pos[0], pos[1]), EARTH_RADIUS_M, rtol=0, atol=1e-3)
     assert ((pos * vel).sum(axis=0) < 0).all()  # falling when it lands
 
 
 def test_integration_stops_runaway_flights() -> None:
     with pytest.raises(RuntimeError, match="still flying"):
-        _integrate(_draw_params(np.arange(2), SEED, BallisticConfig()), 0.5, max_time_s=10.0)
+        integrate(draw_params(np.arange(2), SEED, BallisticConfig()), 0.5, max_time_s=10.0)
 
 
 def test_boost_follows_the_steering_target(tracks: pd.DataFrame) -> None:
@@ -365,7 +362,7 @@ def test_destination_is_angle_away_on_the_sphere(
     lat: float, lon: float, azimuth: float, angle: float
 ) -> None:
     rad = np.radians
-    lat2, lon2 = _destination(
+    lat2, lon2 = destination(
         rad(np.array([lat])), rad(np.array([lon])), rad(np.array([azimuth])), np.array([angle])
     )
     # Central angle between the points via the spherical law of cosines (dot product).
@@ -388,7 +385,7 @@ def test_in_gaps_matches_a_direct_check(starts: list[float], durations: list[flo
     direct = np.zeros(t.shape, dtype=bool)
     for a, w in zip(s, d, strict=True):
         direct |= (t >= a) & (t < a + w)
-    assert (_in_gaps(t, s, d) == direct).all()
+    assert (in_gaps(t, s, d) == direct).all()
 
 
 # ---------------------------------------------------------------------------- atmosphere
