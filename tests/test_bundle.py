@@ -10,6 +10,7 @@ import pytest
 
 from missile_classifier import bundle
 from missile_classifier.encoding import PIECEWISE_LINEAR, BinEncoding
+from missile_classifier.windows import Scaler
 
 
 def _make(root: Path, name: str) -> Path:
@@ -18,7 +19,7 @@ def _make(root: Path, name: str) -> Path:
     (directory / bundle.MODEL_FILE).write_bytes(b"onnx bytes")
     (directory / "plots" / "roc.png").write_bytes(b"png")
     bundle.write_preprocessing(
-        directory, bundle.Preprocessing(("a", "b"), np.zeros(2), np.ones(2), 10, 0.42)
+        directory, bundle.Preprocessing(("a", "b"), Scaler(np.zeros(2), np.ones(2), 10), 0.42)
     )
     bundle.write_metadata(directory, {"metrics": {"f1": 1.0}})
     bundle.point_latest(directory)
@@ -29,7 +30,8 @@ def test_round_trip_and_latest(tmp_path: Path) -> None:
     first = _make(tmp_path, "20260101-000000")
     loaded = bundle.load(tmp_path)  # a models folder resolves through `latest`
     assert loaded.path == first and loaded.version == "20260101-000000"
-    assert loaded.preprocessing.threshold == 0.42 and loaded.preprocessing.sequence_length == 10
+    assert loaded.preprocessing.threshold == 0.42
+    assert loaded.preprocessing.scaler.sequence_length == 10
     assert set(loaded.metadata["files"]) == {"model.onnx", "preprocessing.json", "plots/roc.png"}
     second = _make(tmp_path, "20260102-000000")
     assert bundle.load(tmp_path).path == second
@@ -81,25 +83,25 @@ def _write_old_bundle(directory: Path, preprocessing: dict[str, object], fmt: in
 
 def test_encoding_round_trips_and_format_1_and_2_bundles_still_load(tmp_path: Path) -> None:
     encoding = BinEncoding((1,), (np.array([0.0, 5.0, 9.0]),))
-    pre = bundle.Preprocessing(("a", "b"), np.zeros(2), np.ones(2), 4, 0.5, encoding)
+    pre = bundle.Preprocessing(("a", "b"), Scaler(np.zeros(2), np.ones(2), 4, encoding), 0.5)
     directory = tmp_path / "v3"
     directory.mkdir()
     (directory / bundle.MODEL_FILE).write_bytes(b"onnx bytes")
     bundle.write_preprocessing(directory, pre)
     bundle.write_metadata(directory, {})
-    loaded = bundle.load(directory).preprocessing
+    loaded = bundle.load(directory).preprocessing.scaler
     assert loaded.encoding is not None and loaded.encoding.columns == (1,)
-    assert loaded.encoding.kind == "thermometer" and loaded.scaler().n_inputs == 3
+    assert loaded.encoding.kind == "thermometer" and loaded.n_inputs == 3
     data = pre.to_dict()
     # Format 2 stored piecewise-linear edges under their own key, without a kind.
     edges = data.pop("bin_encoding")["edges"]
     _write_old_bundle(tmp_path / "v2", {**data, "piecewise_linear_encoding": edges}, 2)
-    old = bundle.load(tmp_path / "v2").preprocessing
+    old = bundle.load(tmp_path / "v2").preprocessing.scaler
     assert old.encoding is not None and old.encoding.kind == PIECEWISE_LINEAR
-    assert old.scaler().n_inputs == 4
+    assert old.n_inputs == 4
     # Format 1 predates the encoding: its preprocessing.json has no such key.
     _write_old_bundle(tmp_path / "v1", data, 1)
-    assert bundle.load(tmp_path / "v1").preprocessing.scaler().n_inputs == 2
+    assert bundle.load(tmp_path / "v1").preprocessing.scaler.n_inputs == 2
     with pytest.raises(bundle.BundleError, match=r"'b'.*increasing"):
         bundle.Preprocessing.from_dict({**data, "piecewise_linear_encoding": {"b": [3.0, 1.0]}})
     bad_kind = {"kind": "sigmoid", "edges": edges}

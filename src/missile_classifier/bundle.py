@@ -54,28 +54,23 @@ class Preprocessing:
     """How rows become model inputs: must match training exactly."""
 
     feature_names: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    sequence_length: int
+    #: The transform from feature rows to model input rows, and the window length.
+    scaler: Scaler
     threshold: float
-    encoding: BinEncoding | None = None
-
-    def scaler(self) -> Scaler:
-        """The transform from feature rows to model input rows."""
-        return Scaler(self.mean, self.scale, self.sequence_length, self.encoding)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
+        scaler = self.scaler
         encoding = (
-            {"kind": self.encoding.kind, "edges": self.encoding.to_dict(self.feature_names)}
-            if self.encoding
+            {"kind": scaler.encoding.kind, "edges": scaler.encoding.to_dict(self.feature_names)}
+            if scaler.encoding
             else None
         )
         return {
             "feature_names": list(self.feature_names),
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "sequence_length": self.sequence_length,
+            "mean": scaler.mean.tolist(),
+            "scale": scaler.scale.tolist(),
+            "sequence_length": scaler.sequence_length,
             "threshold": self.threshold,
             "bin_encoding": encoding,
         }
@@ -98,14 +93,10 @@ class Preprocessing:
             raise BundleError(f"preprocessing.json: bin_encoding has no {exc} entry") from None
         except (ValueError, TypeError, AttributeError) as exc:
             raise BundleError(f"preprocessing.json: {exc}") from None
-        return cls(
-            names,
-            mean,
-            scale,
-            int(data["sequence_length"]),
-            float(data["threshold"]),
-            encoding if encoding.columns else None,
+        scaler = Scaler(
+            mean, scale, int(data["sequence_length"]), encoding if encoding.columns else None
         )
+        return cls(names, scaler, float(data["threshold"]))
 
 
 @dataclass(frozen=True)

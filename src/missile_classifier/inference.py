@@ -44,7 +44,7 @@ class ModelInferenceService:
 
         self.bundle = bundles.load(model_path)
         pre = self.bundle.preprocessing
-        self.scaler = pre.scaler()
+        self.scaler = pre.scaler
         self.threshold = pre.threshold
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -62,7 +62,8 @@ class ModelInferenceService:
     def info(self) -> dict[str, Any]:
         """Model metadata for ``/info`` and logs."""
         meta, pre = self.bundle.metadata, self.bundle.preprocessing
-        encoded = pre.encoding.columns if pre.encoding is not None else ()
+        encoding = self.scaler.encoding
+        encoded = encoding.columns if encoding is not None else ()
         return {
             "model_version": self.model_version,
             "created": meta.get("created"),
@@ -70,7 +71,7 @@ class ModelInferenceService:
             "sequence_length": self.scaler.sequence_length,
             "features": list(pre.feature_names),
             "encoded_features": [pre.feature_names[c] for c in encoded],
-            "encoding_kind": pre.encoding.kind if pre.encoding is not None else None,
+            "encoding_kind": encoding.kind if encoding is not None else None,
             "metrics": meta.get("metrics"),
             "data": meta.get("data"),
         }

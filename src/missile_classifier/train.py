@@ -184,14 +184,7 @@ def run_training(config: TrainConfig) -> TrainResult:
         threshold = scores["LSTM"].threshold
         bundle.write_preprocessing(
             staging,
-            bundle.Preprocessing(
-                FEATURE_NAMES,
-                prep.mean_,
-                prep.scale_,
-                config.sequence_length,
-                threshold,
-                prep.encoding_,
-            ),
+            bundle.Preprocessing(FEATURE_NAMES, prep.scaler(), threshold),
         )
         report_data = _report_data(evaluation, eval_df[ALTITUDE].to_numpy())
         metrics = {
