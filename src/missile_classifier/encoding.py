@@ -70,9 +70,13 @@ class BinEncoding:
             return np.empty((len(features), 0), dtype=np.float32)
         return np.concatenate(parts, axis=1).astype(np.float32)
 
+    def names(self, feature_names: Sequence[str]) -> list[str]:
+        """Names of the encoded features, in input order."""
+        return [feature_names[c] for c in self.columns]
+
     def to_dict(self, feature_names: Sequence[str]) -> dict[str, list[float]]:
         """JSON-ready: edges by feature name."""
-        return {feature_names[c]: e.tolist() for c, e in zip(self.columns, self.edges, strict=True)}
+        return {n: e.tolist() for n, e in zip(self.names(feature_names), self.edges, strict=True)}
 
     @classmethod
     def from_dict(

@@ -63,14 +63,13 @@ class ModelInferenceService:
         """Model metadata for ``/info`` and logs."""
         meta, pre = self.bundle.metadata, self.bundle.preprocessing
         encoding = self.scaler.encoding
-        encoded = encoding.columns if encoding is not None else ()
         return {
             "model_version": self.model_version,
             "created": meta.get("created"),
             "threshold": self.threshold,
             "sequence_length": self.scaler.sequence_length,
             "features": list(pre.feature_names),
-            "encoded_features": [pre.feature_names[c] for c in encoded],
+            "encoded_features": encoding.names(pre.feature_names) if encoding is not None else [],
             "encoding_kind": encoding.kind if encoding is not None else None,
             "metrics": meta.get("metrics"),
             "data": meta.get("data"),

@@ -97,7 +97,7 @@ def _model_summary(prep: DataPreprocessor, lstm: LSTMClassifier) -> str:
     if encoding is None or encoding.width == 0:
         inputs = f"the {len(FEATURE_NAMES)} standardised features"
     else:
-        names = ", ".join(FEATURE_NAMES[c] for c in encoding.columns)
+        names = ", ".join(encoding.names(FEATURE_NAMES))
         inputs = (
             f"the {len(FEATURE_NAMES)} standardised features and {encoding.width} "
             f"{encoding.kind} inputs encoding {names}"
