@@ -7,6 +7,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,30 @@ def test_logs_are_json_lines_with_request_ids(server: Server) -> None:
     mine = [r for r in records if r.get("request_id") == "req-777"]
     assert mine and mine[0]["endpoint"] == "/predict" and mine[0]["status"] == 200
     assert sum(r.get("event") == "model_loaded" for r in records) >= 2  # each worker, at start
+
+
+def test_log_lines_stay_whole_when_both_workers_write_at_once(server: Server) -> None:
+    body = {"latitude": 1.0, "longitude": 2.0, "altitude": 3.0}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(
+            pool.map(
+                lambda _: requests.post(server.url + "/predict", json=body, timeout=10).status_code,
+                range(400),
+            )
+        )
+    assert set(statuses) == {200}
+    time.sleep(0.2)
+    lines = [line for line in server.logs().splitlines() if line.strip()]
+    # After the CLI's human-readable banner, every line is one JSON object: no worker's line
+    # cut into or glued onto another's.
+    lines = lines[next(i for i, line in enumerate(lines) if line.startswith("{")) :]
+    broken = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            broken.append(line)
+    assert not broken, broken[:3]
 
 
 def test_redis_outage_degrades_and_recovers(server: Server, redis: RedisServer) -> None:
