@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from missile_classifier.inference import ModelInferenceService
 from missile_classifier.predict import predict_csv
-from missile_classifier.simulate import simulate_dataset, write_csv
+from missile_classifier.scoring.inference import ModelInferenceService
+from missile_classifier.simulation.dataset import simulate_dataset, write_csv
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from missile_classifier.simulate import PROFILES, simulate_dataset, write_dataset
+from missile_classifier.simulation.dataset import PROFILES, simulate_dataset, write_dataset
 
 T = TypeVar("T")
 

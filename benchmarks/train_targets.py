@@ -19,9 +19,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-from missile_classifier.encoding import DEFAULT_ENCODED_FEATURES, ENCODING_KINDS, THERMOMETER
-from missile_classifier.simulate import simulate_dataset, write_dataset
-from missile_classifier.train import TrainConfig, run_training
+from missile_classifier.scoring.encoding import ENCODING_KINDS
+from missile_classifier.simulation.dataset import simulate_dataset, write_dataset
+from missile_classifier.training.config import TrainConfig
+from missile_classifier.training.train import run_training
 
 
 def main() -> None:
@@ -36,10 +37,12 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument(
         "--encode",
-        default=",".join(DEFAULT_ENCODED_FEATURES),
+        default=",".join(TrainConfig.encoded_features),
         help="features to bin-encode, comma-separated, or 'none'",
     )
-    parser.add_argument("--encoding-kind", default=THERMOMETER, choices=ENCODING_KINDS)
+    parser.add_argument(
+        "--encoding-kind", default=TrainConfig.encoding_kind, choices=ENCODING_KINDS
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/train-targets"))
     args = parser.parse_args()
     data = args.workdir / f"{args.profile}-{args.tracks}-{args.seed}"

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from missile_classifier.schema import validate_frame
-from missile_classifier.simulate import simulate_challenge
+from missile_classifier.simulation.challenge import simulate_challenge
 
 
 def load_tracks_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from missile_classifier.simulate import simulate_challenge, write_csv
+from missile_classifier.simulation.challenge import simulate_challenge
+from missile_classifier.simulation.dataset import write_csv
 
 
 @pytest.fixture(scope="session")
@@ -26,8 +27,9 @@ def good_csv(tmp_path: Path, challenge_frame: pd.DataFrame) -> Path:
 @pytest.fixture(scope="session")
 def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small trained bundle (challenge data, 2 epochs): ``<root>/models`` and ``<root>/data``."""
-    from missile_classifier.simulate import simulate_dataset, write_dataset
-    from missile_classifier.train import TrainConfig, run_training
+    from missile_classifier.simulation.dataset import simulate_dataset, write_dataset
+    from missile_classifier.training.config import TrainConfig
+    from missile_classifier.training.train import run_training
 
     root = tmp_path_factory.mktemp("bundle")
     write_dataset(simulate_dataset("challenge", 8, seed=5, test_fraction=0.25), root / "data")

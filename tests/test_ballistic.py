@@ -13,28 +13,35 @@ from ambiance import Atmosphere
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from missile_classifier import schema
-from missile_classifier.atmosphere import density
-from missile_classifier.ballistic import (
+from missile_classifier import columns as col
+from missile_classifier.simulation.ballistic.atmosphere import density
+from missile_classifier.simulation.ballistic.config import (
     DEFAULT_CLASSES,
     DEFAULT_SENSORS,
     EARTH_MU,
     EARTH_RADIUS_M,
     LAUNCH_EPOCH_S,
-    TRACK_COLUMNS,
     TRACK_SPACING_S,
-    TRUTH_COLUMNS,
     BallisticConfig,
-    BallisticResult,
     SensorConfig,
+)
+from missile_classifier.simulation.ballistic.flight import (
+    destination,
+    draw_params,
+    hermite,
+    integrate,
+)
+from missile_classifier.simulation.ballistic.sensing import in_gaps
+from missile_classifier.simulation.ballistic.simulator import (
+    TRACK_COLUMNS,
+    TRUTH_COLUMNS,
+    BallisticResult,
     simulate_ballistic,
 )
-from missile_classifier.flight import destination, draw_params, hermite, integrate
-from missile_classifier.sensing import in_gaps
 
 SEED = 11
 N_TRACKS = 48
-STREAM = [schema.TRACK_ID, schema.SENSOR_ID]
+STREAM = [col.TRACK_ID, col.SENSOR_ID]
 
 
 @pytest.fixture(scope="module")
@@ -61,41 +68,41 @@ def _sensor(sensor_id: int) -> SensorConfig:
 
 
 def test_observation_columns_dtypes_and_order(obs: pd.DataFrame) -> None:
-    assert list(obs.columns) == [*schema.COLUMNS, *TRUTH_COLUMNS]
-    assert obs[schema.TRACK_ID].dtype == np.int64
-    assert obs[schema.SENSOR_ID].dtype == np.int64
-    assert obs[schema.LABEL].dtype == np.int64
-    assert obs[schema.TIMESTAMP].dtype == np.float64
-    keys = obs[[schema.TRACK_ID, schema.SENSOR_ID, schema.TIMESTAMP]]
+    assert list(obs.columns) == [*col.COLUMNS, *TRUTH_COLUMNS]
+    assert obs[col.TRACK_ID].dtype == np.int64
+    assert obs[col.SENSOR_ID].dtype == np.int64
+    assert obs[col.LABEL].dtype == np.int64
+    assert obs[col.TIMESTAMP].dtype == np.float64
+    keys = obs[[col.TRACK_ID, col.SENSOR_ID, col.TIMESTAMP]]
     assert keys.equals(keys.sort_values(list(keys.columns), ignore_index=True))
     assert not keys.duplicated().any()
     assert obs.index.equals(pd.RangeIndex(len(obs)))
-    assert set(obs[schema.LABEL].unique()) <= {0, 1}
-    assert obs.drop(columns=schema.INTENSITY).notna().all().all()
+    assert set(obs[col.LABEL].unique()) <= {0, 1}
+    assert obs.drop(columns=col.INTENSITY).notna().all().all()
 
 
 def test_without_truth_gives_exactly_the_schema_columns() -> None:
     obs = simulate_ballistic([0], SEED).observations
-    assert list(obs.columns) == list(schema.COLUMNS)
+    assert list(obs.columns) == list(col.COLUMNS)
 
 
 def test_tracks_table(result: BallisticResult) -> None:
     t = result.tracks
     assert list(t.columns) == list(TRACK_COLUMNS)
     assert t["track_id"].tolist() == list(range(N_TRACKS))
-    counts = result.observations.groupby(schema.TRACK_ID).size()
+    counts = result.observations.groupby(col.TRACK_ID).size()
     assert (t["n_observations"].to_numpy() == counts.to_numpy()).all()
     for track_id, ids in zip(t["track_id"], t["sensor_ids"], strict=True):
-        seen = result.observations.loc[result.observations[schema.TRACK_ID] == track_id]
-        expected = ";".join(str(s) for s in sorted(seen[schema.SENSOR_ID].unique()))
+        seen = result.observations.loc[result.observations[col.TRACK_ID] == track_id]
+        expected = ";".join(str(s) for s in sorted(seen[col.SENSOR_ID].unique()))
         assert ids == expected
         assert 1 <= len(ids.split(";")) <= 3
 
 
 def test_timestamps_lie_within_each_flight(obs: pd.DataFrame, tracks: pd.DataFrame) -> None:
-    launch = LAUNCH_EPOCH_S + TRACK_SPACING_S * obs[schema.TRACK_ID]
-    since = obs[schema.TIMESTAMP] - launch
-    flight = tracks.loc[obs[schema.TRACK_ID], "flight_time_s"].to_numpy()
+    launch = LAUNCH_EPOCH_S + TRACK_SPACING_S * obs[col.TRACK_ID]
+    since = obs[col.TIMESTAMP] - launch
+    flight = tracks.loc[obs[col.TRACK_ID], "flight_time_s"].to_numpy()
     assert (since > 0).all()
     assert (since <= flight + 1e-6).all()
     np.testing.assert_allclose(since, obs["time_since_launch_s"], atol=1e-6)
@@ -109,8 +116,8 @@ def test_progress_bar_can_be_shown() -> None:
 def test_empty_track_list_gives_typed_empty_frames() -> None:
     out = simulate_ballistic([], SEED)
     assert out.observations.empty and out.tracks.empty
-    assert list(out.observations.columns) == list(schema.COLUMNS)
-    assert out.observations[schema.TRACK_ID].dtype == np.int64
+    assert list(out.observations.columns) == list(col.COLUMNS)
+    assert out.observations[col.TRACK_ID].dtype == np.int64
 
 
 @pytest.mark.parametrize("ids", [[-1], [1, 1], [0.5]])
@@ -163,7 +170,7 @@ def test_a_track_does_not_depend_on_its_companions(result: BallisticResult) -> N
     ids = [3, 29, 40]
     alone = simulate_ballistic(ids[::-1], SEED, include_truth=True)
     full = result.observations
-    expected = full[full[schema.TRACK_ID].isin(ids)].reset_index(drop=True)
+    expected = full[full[col.TRACK_ID].isin(ids)].reset_index(drop=True)
     pd.testing.assert_frame_equal(alone.observations, expected, check_exact=True)
 
 
@@ -172,9 +179,9 @@ def test_a_track_does_not_depend_on_its_companions(result: BallisticResult) -> N
 
 def test_energy_is_conserved_in_the_vacuum_coast(obs: pd.DataFrame) -> None:
     coast = obs[(obs["true_thrusting"] == 0) & (obs["true_altitude"] > 150e3)]
-    assert coast[schema.TRACK_ID].nunique() > N_TRACKS // 3
+    assert coast[col.TRACK_ID].nunique() > N_TRACKS // 3
     energy = coast["true_speed"] ** 2 / 2 - EARTH_MU / (EARTH_RADIUS_M + coast["true_altitude"])
-    by_track = energy.groupby(coast[schema.TRACK_ID])
+    by_track = energy.groupby(coast[col.TRACK_ID])
     drift = (by_track.max() - by_track.min()) / by_track.mean().abs()
     assert drift.max() < 1e-6
 
@@ -184,7 +191,7 @@ def test_keplerian_apogee_matches_the_simulated_apogee(
 ) -> None:
     """Vis-viva + angular momentum from one coast state predict the integrated apogee."""
     coast = obs[(obs["true_thrusting"] == 0) & (obs["true_altitude"] > 150e3)]
-    first = coast.groupby(schema.TRACK_ID).first()
+    first = coast.groupby(col.TRACK_ID).first()
     r = EARTH_RADIUS_M + first["true_altitude"]
     v, vr = first["true_speed"], first["true_vertical_speed"]
     h = r * np.sqrt(v**2 - vr**2)
@@ -211,7 +218,7 @@ def test_speeds_and_altitudes_are_physical(obs: pd.DataFrame, tracks: pd.DataFra
     assert (tracks["burnout_speed"] < tracks["delta_v_ideal"]).all()  # gravity + drag losses
     assert (tracks["impact_speed"] < tracks["burnout_speed"] + 1_000).all()
     # The first sensor looks until impact (unless an outage hides the last seconds).
-    last = obs.groupby(schema.TRACK_ID)["time_since_launch_s"].max()
+    last = obs.groupby(col.TRACK_ID)["time_since_launch_s"].max()
     assert (tracks["flight_time_s"] - last).median() < 2.0
 
 
@@ -240,7 +247,7 @@ def test_intensity_follows_the_flight_phase(obs: pd.DataFrame) -> None:
     intensity = obs["true_intensity"]
     boost = intensity[(obs["true_thrusting"] == 1) & (t > 2.0)]
     cold = intensity[(obs["true_thrusting"] == 0) & (alt > 200e3)]
-    hot = intensity[(obs[schema.LABEL] == 1) & (alt < 50e3) & (speed > 2_000)]
+    hot = intensity[(obs[col.LABEL] == 1) & (alt < 50e3) & (speed > 2_000)]
     assert boost.min() > 0.45
     assert cold.max() < 0.08
     assert hot.median() > 0.5
@@ -252,14 +259,14 @@ def test_intensity_follows_the_flight_phase(obs: pd.DataFrame) -> None:
 
 def test_label_rule_is_descending_below_the_interface(obs: pd.DataFrame) -> None:
     rule = (obs["true_vertical_speed"] < 0) & (obs["true_altitude"] < 100_000.0)
-    assert (obs[schema.LABEL] == rule.astype(np.int64)).all()
+    assert (obs[col.LABEL] == rule.astype(np.int64)).all()
 
 
 def test_label_never_goes_back_to_zero(obs: pd.DataFrame) -> None:
-    steps = obs.groupby(STREAM)[schema.LABEL].diff().dropna()
+    steps = obs.groupby(STREAM)[col.LABEL].diff().dropna()
     assert (steps >= 0).all()
-    assert obs.groupby(schema.TRACK_ID)[schema.LABEL].max().eq(1).all()
-    assert 0.02 < obs[schema.LABEL].mean() < 0.3
+    assert obs.groupby(col.TRACK_ID)[col.LABEL].max().eq(1).all()
+    assert 0.02 < obs[col.LABEL].mean() < 0.3
 
 
 def test_interface_altitude_moves_the_onset_only() -> None:
@@ -269,12 +276,12 @@ def test_interface_altitude_moves_the_onset_only() -> None:
         ids, SEED, BallisticConfig(interface_altitude_m=60_000.0), include_truth=True
     ).observations
     pd.testing.assert_frame_equal(
-        base.drop(columns=schema.LABEL), low.drop(columns=schema.LABEL), check_exact=True
+        base.drop(columns=col.LABEL), low.drop(columns=col.LABEL), check_exact=True
     )
-    assert (low[schema.LABEL] <= base[schema.LABEL]).all()
-    assert low[schema.LABEL].sum() < base[schema.LABEL].sum()
+    assert (low[col.LABEL] <= base[col.LABEL]).all()
+    assert low[col.LABEL].sum() < base[col.LABEL].sum()
     expected = (low["true_vertical_speed"] < 0) & (low["true_altitude"] < 60_000.0)
-    assert (low[schema.LABEL] == expected.astype(np.int64)).all()
+    assert (low[col.LABEL] == expected.astype(np.int64)).all()
 
 
 # ---------------------------------------------------------------------------- sensors
@@ -283,14 +290,14 @@ def test_interface_altitude_moves_the_onset_only() -> None:
 def _residuals_m(obs: pd.DataFrame) -> pd.DataFrame:
     """Observed minus true position in metres (north, east, up) and intensity."""
     lat = np.radians(obs["true_latitude"])
-    dlon = (obs[schema.LONGITUDE] - obs["true_longitude"] + 180.0) % 360.0 - 180.0
+    dlon = (obs[col.LONGITUDE] - obs["true_longitude"] + 180.0) % 360.0 - 180.0
     metres_per_rad = EARTH_RADIUS_M
     return pd.DataFrame(
         {
-            "sensor": obs[schema.SENSOR_ID],
-            "north": np.radians(obs[schema.LATITUDE] - obs["true_latitude"]) * metres_per_rad,
+            "sensor": obs[col.SENSOR_ID],
+            "north": np.radians(obs[col.LATITUDE] - obs["true_latitude"]) * metres_per_rad,
             "east": np.radians(dlon) * metres_per_rad * np.cos(lat),
-            "up": obs[schema.ALTITUDE] - obs["true_altitude"],
+            "up": obs[col.ALTITUDE] - obs["true_altitude"],
         }
     )[obs["true_latitude"].abs() < 85]
 
@@ -309,16 +316,16 @@ def test_sensor_noise_and_bias_match_the_configuration(obs: pd.DataFrame, sensor
     ):
         assert res[axis].mean() == pytest.approx(bias, abs=5 * sigma / math.sqrt(n)), axis
         assert res[axis].std() == pytest.approx(sigma, rel=0.08), axis
-    mine = obs[obs[schema.SENSOR_ID] == sensor_id].dropna(subset=[schema.INTENSITY])
-    noise = mine[schema.INTENSITY] - s.intensity_gain * mine["true_intensity"]
+    mine = obs[obs[col.SENSOR_ID] == sensor_id].dropna(subset=[col.INTENSITY])
+    noise = mine[col.INTENSITY] - s.intensity_gain * mine["true_intensity"]
     assert noise.std() == pytest.approx(s.intensity_sigma, rel=0.08)
 
 
 @pytest.mark.parametrize("sensor_id", [s.sensor_id for s in DEFAULT_SENSORS])
 def test_sampling_interval_and_dropouts(obs: pd.DataFrame, sensor_id: int) -> None:
     s = _sensor(sensor_id)
-    mine = obs[obs[schema.SENSOR_ID] == sensor_id]
-    dt = mine.groupby(STREAM)[schema.TIMESTAMP].diff().dropna() / s.interval_s
+    mine = obs[obs[col.SENSOR_ID] == sensor_id]
+    dt = mine.groupby(STREAM)[col.TIMESTAMP].diff().dropna() / s.interval_s
     assert dt.min() > 1 - 1e-5
     assert dt.median() == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_allclose(dt, np.round(dt), atol=1e-5)  # lost samples leave whole steps
@@ -331,7 +338,7 @@ def test_sampling_interval_and_dropouts(obs: pd.DataFrame, sensor_id: int) -> No
 @pytest.mark.parametrize("sensor_id", [s.sensor_id for s in DEFAULT_SENSORS])
 def test_missing_intensity_fraction(obs: pd.DataFrame, sensor_id: int) -> None:
     p = _sensor(sensor_id).intensity_missing_probability
-    missing = obs.loc[obs[schema.SENSOR_ID] == sensor_id, schema.INTENSITY].isna()
+    missing = obs.loc[obs[col.SENSOR_ID] == sensor_id, col.INTENSITY].isna()
     tolerance = 5 * math.sqrt(p * (1 - p) / len(missing)) + 1e-3
     assert missing.mean() == pytest.approx(p, abs=tolerance)
 
@@ -342,8 +349,8 @@ def test_sensors_without_dropouts_sample_regularly() -> None:
         for s in DEFAULT_SENSORS
     )
     obs = simulate_ballistic([1, 2], SEED, BallisticConfig(sensors=steady)).observations
-    intervals = obs[schema.SENSOR_ID].map({s.sensor_id: s.interval_s for s in steady})
-    dt = obs.groupby(STREAM)[schema.TIMESTAMP].diff()
+    intervals = obs[col.SENSOR_ID].map({s.sensor_id: s.interval_s for s in steady})
+    dt = obs.groupby(STREAM)[col.TIMESTAMP].diff()
     ok = dt.isna() | np.isclose(dt, intervals, atol=1e-5)
     assert ok.all()
 

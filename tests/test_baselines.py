@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from missile_classifier.evaluate import classification_metrics
-from missile_classifier.features import FEATURE_NAMES, N_FEATURES
-from missile_classifier.models.baselines import METHODS, BaselineClassifier
+from missile_classifier.scoring.features import FEATURE_NAMES, N_FEATURES
+from missile_classifier.training.metrics import classification_metrics
+from missile_classifier.training.models.baselines import METHODS, BaselineClassifier
 
 ALTITUDE = FEATURE_NAMES.index("altitude")
 SEQUENCE_LENGTH = 4

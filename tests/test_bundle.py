@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from missile_classifier import bundle
-from missile_classifier.encoding import PIECEWISE_LINEAR, BinEncoding
-from missile_classifier.windows import Scaler
+from missile_classifier.scoring import bundle
+from missile_classifier.scoring.encoding import PIECEWISE_LINEAR, BinEncoding
+from missile_classifier.scoring.windows import Scaler
 
 
 def _make(root: Path, name: str) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from missile_classifier.schema import COLUMNS
+from missile_classifier.columns import COLUMNS
 
 EXE = shutil.which("missile-classifier") or str(Path(sys.executable).parent / "missile-classifier")
 

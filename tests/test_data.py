@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from missile_classifier.data import DataPreprocessor
-from missile_classifier.simulate import simulate_dataset, write_dataset
-from missile_classifier.windows import batch_features
+from missile_classifier.scoring.windows import batch_features
+from missile_classifier.simulation.dataset import simulate_dataset, write_dataset
+from missile_classifier.training.data import DataPreprocessor
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from missile_classifier.encoding import (
+from missile_classifier.scoring.encoding import (
     ENCODING_KINDS,
     PIECEWISE_LINEAR,
     THERMOMETER,
     BinEncoding,
-    fit_bin_encoding,
 )
-from missile_classifier.windows import Scaler
+from missile_classifier.scoring.windows import Scaler
+from missile_classifier.training.binning import fit_bin_encoding
 
 NAMES = ("a", "b", "c")
 EDGES = (np.array([0.0, 1.0, 3.0]), np.array([-1.0, 1.0]))

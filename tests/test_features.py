@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from missile_classifier.features import FEATURE_NAMES, N_FEATURES, StreamState, stream_features
+from missile_classifier.scoring.features import (
+    FEATURE_NAMES,
+    N_FEATURES,
+    StreamState,
+    stream_features,
+)
 
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from missile_classifier.models.lstm import LSTMClassifier, export_onnx
+from missile_classifier.training.models.lstm import LSTMClassifier, export_onnx
 
 
 def _toy(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

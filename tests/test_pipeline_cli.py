@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from missile_classifier.inference import ModelInferenceService
-from missile_classifier.windows import StreamMemory
+from missile_classifier.scoring.inference import ModelInferenceService
+from missile_classifier.scoring.windows import StreamMemory
 from test_cli import run
 
 
@@ -291,7 +291,7 @@ import sys
 sys.modules["torch"] = None
 sys.modules["pandas"] = None
 import numpy as np
-from missile_classifier.inference import ModelInferenceService
+from missile_classifier.scoring.inference import ModelInferenceService
 service = ModelInferenceService({str(workspace / "models")!r})
 point = dict(timestamp=1.0, track_id=1, sensor_id=3, latitude=10.0, longitude=20.0,
              altitude=5e4, radiometric_intensity=0.4)

@@ -11,15 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from missile_classifier.schema import (
-    COLUMNS,
-    FEATURE_COLUMNS,
-    LABEL,
-    SchemaError,
-    load_tracks,
-    read_tracks,
-    validate_frame,
-)
+from missile_classifier.columns import COLUMNS, FEATURE_COLUMNS, LABEL
+from missile_classifier.schema import SchemaError, load_tracks, read_tracks, validate_frame
 
 
 def _write(tmp_path: Path, frame: pd.DataFrame, name: str = "bad.csv") -> Path:

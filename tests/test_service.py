@@ -16,9 +16,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from missile_classifier import bundle
-from missile_classifier.inference import ModelInferenceService
-from missile_classifier.schema import FEATURE_COLUMNS
+from missile_classifier.columns import FEATURE_COLUMNS
+from missile_classifier.scoring import bundle
+from missile_classifier.scoring.inference import ModelInferenceService
 from missile_classifier.service.app import ConfigError, create_app, load_settings
 
 POINT = {

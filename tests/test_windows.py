@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from missile_classifier.encoding import BinEncoding
-from missile_classifier.features import N_FEATURES
-from missile_classifier.simulate import simulate_challenge
-from missile_classifier.windows import (
+from missile_classifier.scoring.encoding import BinEncoding
+from missile_classifier.scoring.features import N_FEATURES
+from missile_classifier.scoring.windows import (
     Scaler,
     StreamMemory,
     batch_windows,
     sliding_windows,
     stream_windows,
 )
+from missile_classifier.simulation.challenge import simulate_challenge
 
 SCALER = Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), sequence_length=4)
 

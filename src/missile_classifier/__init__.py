@@ -13,10 +13,10 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first use: the service never loads torch).
 _LAZY: dict[str, str] = {
-    "DataPreprocessor": ".data",
-    "LSTMClassifier": ".models.lstm",
-    "BaselineClassifier": ".models.baselines",
-    "ModelInferenceService": ".inference",
+    "DataPreprocessor": ".training.data",
+    "LSTMClassifier": ".training.models.lstm",
+    "BaselineClassifier": ".training.models.baselines",
+    "ModelInferenceService": ".scoring.inference",
 }
 
 __all__ = ["__version__", *_LAZY]

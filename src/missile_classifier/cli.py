@@ -21,11 +21,14 @@ from rich.console import Console
 from rich.table import Table
 
 from missile_classifier import __version__
-from missile_classifier.encoding import (
-    DEFAULT_ENCODED_FEATURES,
-    DEFAULT_MAX_BINS,
-    check_encodable,
+from missile_classifier.columns import (
+    ALTITUDE,
+    LABEL,
+    SENSOR_ID,
+    TIMESTAMP,
+    TRACK_ID,
 )
+from missile_classifier.training.config import TrainConfig
 
 app = typer.Typer(
     help="Classify the reentry phase of missile tracks: simulate, validate, train, serve.",
@@ -50,10 +53,13 @@ class ProfileChoice(StrEnum):
 
 
 class EncodingKindChoice(StrEnum):
-    """Bin encodings (see ``docs/training.md``); values as in ``encoding.ENCODING_KINDS``."""
+    """Bin encodings (see ``docs/training.md``); values as in ``ENCODING_KINDS``."""
 
     thermometer = "thermometer"
     piecewise_linear = "piecewise-linear"
+
+
+_DEFAULT_ENCODING_KIND = EncodingKindChoice(TrainConfig.encoding_kind)
 
 
 def _version(value: bool) -> None:
@@ -145,7 +151,7 @@ def simulate(
     ] = False,
 ) -> None:
     """Simulate labeled tracks into OUTPUT_DIR/train.csv and OUTPUT_DIR/test.csv."""
-    from missile_classifier.simulate import simulate_dataset, write_dataset
+    from missile_classifier.simulation.dataset import simulate_dataset, write_dataset
 
     _check_overwrite(output_dir, overwrite)
     started = time.perf_counter()
@@ -165,12 +171,12 @@ def simulate(
     for column in ("file", "rows", "tracks", "streams", "reentry rows"):
         table.add_column(column, justify="left" if column == "file" else "right")
     for name, frame in (("train.csv", dataset.train), ("test.csv", dataset.test)):
-        streams = frame.groupby(["track_id", "sensor_id"]).ngroups if len(frame) else 0
-        share = f"{frame['reentry_phase'].mean():.1%}" if len(frame) else "-"
+        streams = frame.groupby([TRACK_ID, SENSOR_ID]).ngroups if len(frame) else 0
+        share = f"{frame[LABEL].mean():.1%}" if len(frame) else "-"
         table.add_row(
             written[name].name,
             f"{len(frame):,}",
-            f"{frame['track_id'].nunique():,}",
+            f"{frame[TRACK_ID].nunique():,}",
             f"{streams:,}",
             share,
         )
@@ -218,33 +224,41 @@ def train(
         Path | None,
         typer.Option("--test_data", "--test-data", help="Held-out CSV (labeled: metrics on it)."),
     ] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs (early stopping).")] = 100,
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Maximum epochs (early stopping).")
+    ] = TrainConfig.epochs,
     sequence_length: Annotated[
         int, typer.Option("--sequence_length", "--sequence-length", min=1, help="Rows per window.")
-    ] = 10,
+    ] = TrainConfig.sequence_length,
     batch_size: Annotated[
         int, typer.Option("--batch_size", "--batch-size", min=2, help="Windows per step.")
-    ] = 32,
+    ] = TrainConfig.batch_size,
     learning_rate: Annotated[
         float, typer.Option("--learning_rate", "--learning-rate", min=0.0, help="Adam's rate.")
-    ] = 1e-3,
+    ] = TrainConfig.learning_rate,
     lstm_units: Annotated[
         int, typer.Option("--lstm_units", "--lstm-units", min=1, help="Units per direction.")
-    ] = 64,
-    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience (epochs).")] = 5,
-    output: Annotated[Path, typer.Option(help="Folder that receives the bundle.")] = Path("models"),
-    seed: Annotated[int, typer.Option(min=0, help="Seed of split, weights and shuffling.")] = 42,
+    ] = TrainConfig.lstm_units,
+    patience: Annotated[
+        int, typer.Option(min=1, help="Early-stopping patience (epochs).")
+    ] = TrainConfig.patience,
+    output: Annotated[
+        Path, typer.Option(help="Folder that receives the bundle.")
+    ] = TrainConfig.output,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Seed of split, weights and shuffling.")
+    ] = TrainConfig.seed,
     encode: Annotated[
         str,
         typer.Option(
             help="Features the LSTM also sees bin-encoded, with bins fitted to the labels: "
             "comma-separated names, or 'none'."
         ),
-    ] = ",".join(DEFAULT_ENCODED_FEATURES),
+    ] = ",".join(TrainConfig.encoded_features),
     encoding_bins: Annotated[
         int,
         typer.Option("--encoding_bins", "--encoding-bins", min=2, help="Most bins per feature."),
-    ] = DEFAULT_MAX_BINS,
+    ] = TrainConfig.encoding_bins,
     encoding_kind: Annotated[
         EncodingKindChoice,
         typer.Option(
@@ -252,13 +266,14 @@ def train(
             "--encoding-kind",
             help="thermometer: 0/1 steps at the bin edges; piecewise-linear: 0–1 ramps per bin.",
         ),
-    ] = EncodingKindChoice.thermometer,
+    ] = _DEFAULT_ENCODING_KIND,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train the LSTM and the baselines, evaluate them, and write an ONNX bundle."""
-    from missile_classifier.features import FEATURE_NAMES
     from missile_classifier.schema import SchemaError
-    from missile_classifier.train import TrainConfig, run_training
+    from missile_classifier.scoring.features import FEATURE_NAMES
+    from missile_classifier.training.binning import check_encodable
+    from missile_classifier.training.train import run_training
 
     names = (name.strip() for name in encode.split(","))
     encoded = tuple(name for name in names if name and name != "none")
@@ -334,30 +349,30 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score a labeled CSV with a bundle and print the metrics as JSON."""
-    from missile_classifier.bundle import BundleError
-    from missile_classifier.evaluate import (
+    from missile_classifier.schema import SchemaError, frame_columns, load_tracks
+    from missile_classifier.scoring.bundle import BundleError
+    from missile_classifier.scoring.inference import ModelInferenceService
+    from missile_classifier.training.metrics import evaluate_predictions
+    from missile_classifier.training.report import (
         ModelScores,
         ReportData,
         TrainingCurves,
-        evaluate_predictions,
         write_report,
     )
-    from missile_classifier.inference import ModelInferenceService
-    from missile_classifier.schema import SchemaError, load_tracks
 
     try:
         service = ModelInferenceService(model)
         frame = load_tracks(data, require_labels=True)
     except (BundleError, SchemaError) as exc:
         raise _fail(str(exc)) from None
-    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    columns = frame_columns(frame)
     scores = service.predict_batch(columns)
     report_data = ReportData(
-        columns["track_id"],
-        columns["sensor_id"],
-        columns["timestamp"],
-        columns["altitude"],
-        columns["reentry_phase"],
+        columns[TRACK_ID],
+        columns[SENSOR_ID],
+        columns[TIMESTAMP],
+        columns[ALTITUDE],
+        frame[LABEL].to_numpy(),
     )
     metrics = evaluate_predictions(
         report_data.track_id,
@@ -395,10 +410,10 @@ def predict(
     ] = False,
 ) -> None:
     """Add reentry_probability and predicted_reentry_phase to every row of a CSV."""
-    from missile_classifier.bundle import BundleError
-    from missile_classifier.inference import ModelInferenceService
     from missile_classifier.predict import Shard, predict_csv
     from missile_classifier.schema import SchemaError
+    from missile_classifier.scoring.bundle import BundleError
+    from missile_classifier.scoring.inference import ModelInferenceService
 
     try:
         part = Shard.parse(shard) if shard is not None else None
@@ -435,8 +450,8 @@ def export(
     ] = None,
 ) -> None:
     """Re-export a bundle's ONNX model from its torch checkpoint into a verified copy."""
-    from missile_classifier.bundle import BundleError
-    from missile_classifier.export import reexport
+    from missile_classifier.scoring.bundle import BundleError
+    from missile_classifier.training.export import reexport
 
     try:
         difference, path = reexport(model, output)

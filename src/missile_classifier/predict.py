@@ -18,10 +18,11 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from missile_classifier.inference import ModelInferenceService
+from missile_classifier.columns import TRACK_ID
 from missile_classifier.progress import progress_bar
-from missile_classifier.schema import TRACK_ID, SchemaError, validate_frame
-from missile_classifier.windows import INPUT_COLUMNS, StreamMemory
+from missile_classifier.schema import SchemaError, frame_columns, validate_frame
+from missile_classifier.scoring.inference import ModelInferenceService
+from missile_classifier.scoring.windows import StreamMemory
 
 PROBABILITY: Final = "reentry_probability"
 PREDICTION: Final = "predicted_reentry_phase"
@@ -130,9 +131,8 @@ def _score_chunk(
     if shard is not None:
         keep = shard.selects(numbers[TRACK_ID].to_numpy())
         chunk, numbers = chunk.loc[keep], numbers.loc[keep]
-    columns = {c: numbers[c].to_numpy() for c in ("track_id", "sensor_id", *INPUT_COLUMNS)}
     try:
-        scores = service.predict_batch(columns, memories)
+        scores = service.predict_batch(frame_columns(numbers), memories)
     except ValueError as exc:
         raise SchemaError(source, str(exc)) from None
     out = chunk.copy()

@@ -1,4 +1,4 @@
-"""Track CSV schema: column names and the validation every file goes through.
+"""Track CSV schema: the validation every file goes through, and frames as column arrays.
 
 A track file is rejected with a :class:`SchemaError` that names the file, the column, the first
 offending line and how many rows are affected. Two problems are repaired instead, with a logged
@@ -9,33 +9,34 @@ integral ids written as floats (``3.0``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from missile_classifier.columns import (
+    ALTITUDE,
+    COLUMNS,
+    FEATURE_COLUMNS,
+    INTEGER_COLUMNS,
+    INTENSITY,
+    LABEL,
+    LATITUDE,
+    LONGITUDE,
+    SCORING_COLUMNS,
+    SENSOR_ID,
+    STREAM_KEY,
+    TIMESTAMP,
+    TRACK_ID,
+)
+
 if TYPE_CHECKING:  # pandas is a training-side dependency; the service never loads CSVs.
     import pandas as pd
 
 log = logging.getLogger(__name__)
 
-TIMESTAMP: Final = "timestamp"
-TRACK_ID: Final = "track_id"
-SENSOR_ID: Final = "sensor_id"
-LATITUDE: Final = "latitude"
-LONGITUDE: Final = "longitude"
-ALTITUDE: Final = "altitude"
-INTENSITY: Final = "radiometric_intensity"
-LABEL: Final = "reentry_phase"
-
-#: Columns of an unlabeled file, in the order we write them.
-FEATURE_COLUMNS: Final = (TIMESTAMP, TRACK_ID, SENSOR_ID, LATITUDE, LONGITUDE, ALTITUDE, INTENSITY)
-#: Columns of a labeled file, in the order we write them.
-COLUMNS: Final = (*FEATURE_COLUMNS, LABEL)
-#: A stream is the rows of one (track_id, sensor_id); rows are unique per stream and timestamp.
-STREAM_KEY: Final = (TRACK_ID, SENSOR_ID)
-INTEGER_COLUMNS: Final = (TRACK_ID, SENSOR_ID)
 #: Columns that must be finite on every row. The intensity may be missing (empty cell / NaN):
 #: real sensors drop it, and the feature function fills it (documented there).
 REQUIRED_FINITE: Final = (TIMESTAMP, TRACK_ID, SENSOR_ID, LATITUDE, LONGITUDE, ALTITUDE)
@@ -252,3 +253,15 @@ def read_tracks(
 def load_tracks(path: str | Path, *, require_labels: bool = False) -> pd.DataFrame:
     """Read and validate one track CSV file; see :func:`read_tracks`."""
     return read_tracks(path, require_labels=require_labels)[0]
+
+
+def frame_columns(
+    df: pd.DataFrame, names: Sequence[str] = SCORING_COLUMNS
+) -> dict[str, np.ndarray]:
+    """Column arrays of a validated frame, as the scoring code takes them.
+
+    Args:
+        df: A frame in canonical form (see :func:`validate_frame`).
+        names: Columns to take; by default what scoring needs (stream key and feature inputs).
+    """
+    return {name: df[name].to_numpy() for name in names}

@@ -12,9 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from missile_classifier.service.config import OWNED_METRICS_DIR, Settings
+from missile_classifier.service.logs import json_formatter
 
 _settings = Settings()
 
@@ -35,20 +34,7 @@ control_socket_disable = True
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            "()": structlog.stdlib.ProcessorFormatter,
-            "processors": [
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(),
-            ],
-            "foreign_pre_chain": [
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.stdlib.add_logger_name,
-            ],
-        }
-    },
+    "formatters": {"json": {"()": json_formatter}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",

@@ -4,21 +4,39 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Final
 
 import structlog
+
+#: What every line gets before it is rendered: structlog events and stdlib records alike.
+_SHARED: Final[list[structlog.typing.Processor]] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def json_formatter() -> logging.Formatter:
+    """Formatter of stdlib records (ours, gunicorn's, libraries') as the same JSON lines.
+
+    The app's handler uses it, and gunicorn's ``logconfig_dict`` names it as a factory, so the
+    server's own messages and the app's read alike.
+    """
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+        foreign_pre_chain=[*_SHARED, structlog.stdlib.add_logger_name],
+    )
 
 
 def configure_logging(level: str) -> None:
     """Send structlog events (and stdlib records, e.g. gunicorn's) as JSON lines to stderr."""
     numeric = logging.getLevelNamesMapping()[level]
-    shared: list[structlog.typing.Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
     structlog.configure(
         processors=[
-            *shared,
+            *_SHARED,
             structlog.processors.dict_tracebacks,
             structlog.processors.JSONRenderer(),
         ],
@@ -29,15 +47,7 @@ def configure_logging(level: str) -> None:
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(),
-            ],
-            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
-        )
-    )
+    handler.setFormatter(json_formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)

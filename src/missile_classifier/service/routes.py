@@ -11,8 +11,18 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from missile_classifier import __version__
-from missile_classifier.features import FEATURE_NAMES
-from missile_classifier.inference import ModelInferenceService, Scores
+from missile_classifier.columns import (
+    ALTITUDE,
+    INTENSITY,
+    LATITUDE,
+    LONGITUDE,
+    SENSOR_ID,
+    TIMESTAMP,
+    TRACK_ID,
+)
+from missile_classifier.scoring.features import FEATURE_NAMES
+from missile_classifier.scoring.inference import ModelInferenceService, Scores
+from missile_classifier.scoring.windows import StreamMemory
 from missile_classifier.service import metrics
 from missile_classifier.service.errors import ApiError
 from missile_classifier.service.openapi import openapi_document
@@ -26,8 +36,7 @@ from missile_classifier.service.schemas import (
     StoreStatus,
 )
 from missile_classifier.service.state import ServiceState
-from missile_classifier.tracks import StoreUnavailable
-from missile_classifier.windows import StreamMemory
+from missile_classifier.service.track_store import StoreUnavailable
 
 api = Blueprint("api", __name__)
 M = TypeVar("M", bound=BaseModel)
@@ -91,13 +100,13 @@ def _columns(samples: list[Observation], track_ids: list[int]) -> dict[str, np.n
         np.nan if s.radiometric_intensity is None else s.radiometric_intensity for s in samples
     ]
     return {
-        "timestamp": np.array([s.timestamp or 0.0 for s in samples], dtype=np.float64),
-        "track_id": np.array(track_ids, dtype=np.int64),
-        "sensor_id": np.array([s.sensor_id for s in samples], dtype=np.int64),
-        "latitude": np.array([s.latitude for s in samples], dtype=np.float64),
-        "longitude": np.array([s.longitude for s in samples], dtype=np.float64),
-        "altitude": np.array([s.altitude for s in samples], dtype=np.float64),
-        "radiometric_intensity": np.array(intensity, dtype=np.float64),
+        TIMESTAMP: np.array([s.timestamp or 0.0 for s in samples], dtype=np.float64),
+        TRACK_ID: np.array(track_ids, dtype=np.int64),
+        SENSOR_ID: np.array([s.sensor_id for s in samples], dtype=np.int64),
+        LATITUDE: np.array([s.latitude for s in samples], dtype=np.float64),
+        LONGITUDE: np.array([s.longitude for s in samples], dtype=np.float64),
+        ALTITUDE: np.array([s.altitude for s in samples], dtype=np.float64),
+        INTENSITY: np.array(intensity, dtype=np.float64),
     }
 
 

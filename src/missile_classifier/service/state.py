@@ -8,22 +8,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Final
 
-from missile_classifier.bundle import BundleError
-from missile_classifier.inference import ModelInferenceService
+from missile_classifier.columns import ALTITUDE, INTENSITY, LATITUDE, LONGITUDE, TIMESTAMP
+from missile_classifier.scoring.bundle import BundleError
+from missile_classifier.scoring.inference import ModelInferenceService
 from missile_classifier.service import metrics
 from missile_classifier.service.config import Settings
 from missile_classifier.service.logs import get_logger
-from missile_classifier.tracks import StoreUnavailable, TrackStore, create_store
+from missile_classifier.service.track_store import StoreUnavailable, TrackStore, create_store
 
 #: A missing or broken model is looked for again at most this often (from /health), so a
 #: model volume that is filled after start is picked up without a restart.
 RELOAD_INTERVAL_S: Final = 10.0
 _SMOKE_POINT: Final = {
-    "timestamp": 1.0,
-    "latitude": 45.0,
-    "longitude": 10.0,
-    "altitude": 50_000.0,
-    "radiometric_intensity": 0.5,
+    TIMESTAMP: 1.0,
+    LATITUDE: 45.0,
+    LONGITUDE: 10.0,
+    ALTITUDE: 50_000.0,
+    INTENSITY: 0.5,
 }
 
 

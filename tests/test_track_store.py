@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import redis
 
-from missile_classifier.features import N_FEATURES
-from missile_classifier.tracks import (
+from missile_classifier.scoring.features import N_FEATURES
+from missile_classifier.scoring.windows import Scaler, StreamMemory, stream_windows
+from missile_classifier.service.track_store import (
     MemoryTrackStore,
     RedisTrackStore,
     StoreConflict,
@@ -24,7 +25,6 @@ from missile_classifier.tracks import (
     TrackStore,
     create_store,
 )
-from missile_classifier.windows import Scaler, StreamMemory, stream_windows
 from redis_server import RedisServer, free_port
 
 SCALER = Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 10)

@@ -12,16 +12,13 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.preprocessing import StandardScaler
 
-from missile_classifier.encoding import (
-    DEFAULT_ENCODED_FEATURES,
-    DEFAULT_MAX_BINS,
-    THERMOMETER,
-    BinEncoding,
-    fit_bin_encoding,
-)
-from missile_classifier.features import FEATURE_NAMES
-from missile_classifier.schema import LABEL, SENSOR_ID, TIMESTAMP, TRACK_ID, load_tracks
-from missile_classifier.windows import INPUT_COLUMNS, Scaler, batch_features, batch_windows
+from missile_classifier.columns import LABEL, SENSOR_ID, TIMESTAMP, TRACK_ID
+from missile_classifier.schema import frame_columns, load_tracks
+from missile_classifier.scoring.encoding import BinEncoding
+from missile_classifier.scoring.features import FEATURE_NAMES
+from missile_classifier.scoring.windows import Scaler, batch_features, batch_windows
+from missile_classifier.training.binning import fit_bin_encoding
+from missile_classifier.training.config import TrainConfig
 
 
 class Windows(NamedTuple):
@@ -55,19 +52,19 @@ class DataPreprocessor:
         validation_fraction: Share of training *tracks* held out for validation.
         random_state: Seed of the track split.
         encoded_features: Features that also enter the model bin-encoded, with bins fitted to
-            the training labels (see :mod:`missile_classifier.encoding`); empty for none.
+            the training labels (see :mod:`missile_classifier.scoring.encoding`); empty for none.
         encoding_bins: Most bins per encoded feature.
         encoding_kind: ``"thermometer"`` or ``"piecewise-linear"``.
     """
 
     def __init__(
         self,
-        sequence_length: int = 10,
-        validation_fraction: float = 0.2,
-        random_state: int = 42,
-        encoded_features: Sequence[str] = DEFAULT_ENCODED_FEATURES,
-        encoding_bins: int = DEFAULT_MAX_BINS,
-        encoding_kind: str = THERMOMETER,
+        sequence_length: int = TrainConfig.sequence_length,
+        validation_fraction: float = TrainConfig.validation_fraction,
+        random_state: int = TrainConfig.seed,
+        encoded_features: Sequence[str] = TrainConfig.encoded_features,
+        encoding_bins: int = TrainConfig.encoding_bins,
+        encoding_kind: str = TrainConfig.encoding_kind,
     ) -> None:
         self.sequence_length = sequence_length
         self.validation_fraction = validation_fraction
@@ -101,7 +98,7 @@ class DataPreprocessor:
         Raises:
             ValueError: Features are to be encoded but ``train_df`` has no labels.
         """
-        features = batch_features(_columns(train_df))
+        features = batch_features(frame_columns(train_df))
         scaler = StandardScaler().fit(features)
         self.mean_ = scaler.mean_
         # Constant features (e.g. no missing intensity in the data) keep a unit scale.
@@ -124,7 +121,7 @@ class DataPreprocessor:
 
     def transform(self, df: pd.DataFrame) -> FrameWindows:
         """Windows for every row of ``df``, in ``df``'s row order."""
-        windows, context = batch_windows(_columns(df), self.scaler())
+        windows, context = batch_windows(frame_columns(df), self.scaler())
         labels = df[LABEL].to_numpy(np.float32) if LABEL in df.columns else None
         return FrameWindows(
             windows,
@@ -158,7 +155,3 @@ class DataPreprocessor:
             val.y,
             test.y if test is not None else None,
         )
-
-
-def _columns(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {c: df[c].to_numpy() for c in (TIMESTAMP, TRACK_ID, SENSOR_ID, *INPUT_COLUMNS[1:])}

@@ -16,7 +16,8 @@ Two ways to turn a value into inputs, one per edge or bin:
   Continuous, so at an edge it only bends; on ballistic data the network then still placed
   the onset seconds off (docs/training.md). Kept for bundles of format 2 and for comparison.
 
-Applying an encoding needs NumPy only (the service runs it); fitting one uses scikit-learn.
+Applying an encoding needs NumPy only (the service runs it); fitting one uses scikit-learn and
+lives with training (:mod:`missile_classifier.training.binning`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ from typing import Final
 
 import numpy as np
 
-#: Features encoded by default: where the phase boundaries of both simulator profiles lie.
-DEFAULT_ENCODED_FEATURES = ("altitude", "altitude_over_max", "velocity_up")
-DEFAULT_MAX_BINS = 8
 THERMOMETER: Final = "thermometer"
 PIECEWISE_LINEAR: Final = "piecewise-linear"
 ENCODING_KINDS: Final = (THERMOMETER, PIECEWISE_LINEAR)
@@ -101,55 +99,3 @@ class BinEncoding:
             columns.append(list(feature_names).index(name))
             edges.append(array)
         return cls(tuple(columns), tuple(edges), kind)
-
-
-def check_encodable(encoded: Sequence[str], feature_names: Sequence[str]) -> None:
-    """Raise ``ValueError`` naming every feature in ``encoded`` that is not a known feature."""
-    unknown = sorted(set(encoded) - set(feature_names))
-    if unknown:
-        raise ValueError(f"cannot encode unknown features {unknown}; known: {list(feature_names)}")
-
-
-def fit_bin_encoding(
-    features: np.ndarray,
-    labels: np.ndarray,
-    feature_names: Sequence[str],
-    encoded: Sequence[str] = DEFAULT_ENCODED_FEATURES,
-    max_bins: int = DEFAULT_MAX_BINS,
-    kind: str = THERMOMETER,
-    random_state: int = 0,
-) -> BinEncoding:
-    """Target-aware bins: the split points of a small decision tree per feature.
-
-    Args:
-        features: ``(n, F)`` unscaled training rows (training tracks only).
-        labels: 0/1 label per row.
-        feature_names: Name of each of the ``F`` columns.
-        encoded: Names of the features to encode (unknown names raise ``ValueError``).
-        max_bins: Leaves per tree, so at most this many bins per feature.
-        kind: ``"thermometer"`` or ``"piecewise-linear"`` (see the module doc).
-        random_state: Seed of the trees (ties between equally good splits).
-
-    Returns:
-        The encoding; a feature whose tree finds no split (e.g. constant) gets no bins.
-    """
-    from sklearn.tree import DecisionTreeClassifier
-
-    check_encodable(encoded, feature_names)
-    BinEncoding((), (), kind)  # an unknown kind fails before any tree is fitted
-    columns, edges = [], []
-    # Leaves of at least 0.1 % of the rows: bins follow the data, not single noisy rows.
-    min_leaf = max(1, len(labels) // 1000)
-    for name in encoded:
-        column = list(feature_names).index(name)
-        x = features[:, [column]]
-        tree = DecisionTreeClassifier(
-            max_leaf_nodes=max(2, max_bins), min_samples_leaf=min_leaf, random_state=random_state
-        ).fit(x, labels)
-        splits = tree.tree_.threshold[tree.tree_.children_left >= 0]
-        if len(splits) == 0:
-            continue
-        lo, hi = float(x.min()), float(x.max())
-        columns.append(column)
-        edges.append(np.unique(np.concatenate([[lo], np.sort(splits), [hi]])))
-    return BinEncoding(tuple(columns), tuple(edges), kind)

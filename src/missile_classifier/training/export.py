@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from missile_classifier import bundle as bundles
+from missile_classifier.scoring import bundle as bundles
 
 #: Random standardised windows used to check ONNX Runtime against torch.
 CHECK_ROWS = 2_048
@@ -30,7 +30,7 @@ def reexport(model: str | Path, output: str | Path | None = None) -> tuple[float
     Returns:
         The largest |ONNX − torch| probability difference on the check windows, and the path.
     """
-    from missile_classifier.models.lstm import LSTMClassifier, export_onnx
+    from missile_classifier.training.models.lstm import LSTMClassifier, export_onnx
 
     source = bundles.resolve(model)
     metadata_path = source / bundles.METADATA_FILE

@@ -6,13 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from missile_classifier.simulate import (
+from missile_classifier.simulation.challenge import (
     ChallengeConfig,
     challenge_altitude,
     simulate_challenge,
-    simulate_dataset,
-    split_track_ids,
 )
+from missile_classifier.simulation.dataset import simulate_dataset, split_track_ids
 
 CFG = ChallengeConfig()
 

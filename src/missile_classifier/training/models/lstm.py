@@ -24,6 +24,9 @@ import torch
 from torch import nn
 
 from missile_classifier.progress import progress_bar
+from missile_classifier.scoring.features import N_FEATURES
+from missile_classifier.training.config import TrainConfig
+from missile_classifier.training.metrics import classification_metrics
 
 #: Batch norm's variance floor. An LSTM unit that stays ~0 on all training windows has a
 #: running variance of ~1e-9; with torch's default 1e-5 batch norm multiplied its output by up
@@ -102,17 +105,17 @@ class LSTMClassifier:
 
     def __init__(
         self,
-        sequence_length: int = 10,
-        n_features: int = 16,
-        lstm_units: int = 64,
+        sequence_length: int = TrainConfig.sequence_length,
+        n_features: int = N_FEATURES,
+        lstm_units: int = TrainConfig.lstm_units,
         dropout: float = 0.3,
-        learning_rate: float = 1e-3,
-        batch_size: int = 32,
-        epochs: int = 100,
-        patience: int = 5,
+        learning_rate: float = TrainConfig.learning_rate,
+        batch_size: int = TrainConfig.batch_size,
+        epochs: int = TrainConfig.epochs,
+        patience: int = TrainConfig.patience,
         class_weight: str | None = "balanced",
-        random_state: int = 42,
-        verbose: bool = False,
+        random_state: int = TrainConfig.seed,
+        verbose: bool = TrainConfig.verbose,
     ) -> None:
         self.sequence_length = sequence_length
         self.n_features = n_features
@@ -232,8 +235,6 @@ class LSTMClassifier:
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
         """Row metrics (accuracy, precision, recall, F1, ROC-AUC, PR-AUC, confusion matrix)."""
-        from missile_classifier.evaluate import classification_metrics
-
         return classification_metrics(np.asarray(y), self.predict_proba(X), threshold)
 
     def save(self, path: str | Path) -> Path:

@@ -14,25 +14,24 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from missile_classifier import schema
-from missile_classifier.atmosphere import SEA_LEVEL_DENSITY, density
-from missile_classifier.ballistic_config import (
+from missile_classifier.columns import ALTITUDE, INTENSITY, LATITUDE, LONGITUDE
+from missile_classifier.simulation.ballistic.atmosphere import SEA_LEVEL_DENSITY, density
+from missile_classifier.simulation.ballistic.config import (
     EARTH_RADIUS_M,
     SENSOR_STREAM,
     BallisticConfig,
-    SensorConfig,
-)
-from missile_classifier.flight import (
     FloatArray,
     IntArray,
+    SensorConfig,
+)
+from missile_classifier.simulation.ballistic.flight import (
     Params,
     Trajectories,
     destination,
     hermite,
-    uniform,
     wrap_degrees,
 )
-from missile_classifier.simulate import track_rng
+from missile_classifier.simulation.rng import track_rng, uniform
 
 _METRES_PER_DEGREE: Final = EARTH_RADIUS_M * math.pi / 180.0
 
@@ -175,12 +174,10 @@ def observe(
     cos_lat = np.maximum(np.cos(np.radians(lat)), 1e-6)
     intensity = s["intensity_gain"] * truth["true_intensity"] + s["intensity_sigma"] * plan.noise[3]
     return {
-        schema.LATITUDE: np.clip(lat + north / _METRES_PER_DEGREE, -90.0, 90.0),
-        schema.LONGITUDE: wrap_degrees(
-            truth["true_longitude"] + east / (_METRES_PER_DEGREE * cos_lat)
-        ),
-        schema.ALTITUDE: truth["true_altitude"]
+        LATITUDE: np.clip(lat + north / _METRES_PER_DEGREE, -90.0, 90.0),
+        LONGITUDE: wrap_degrees(truth["true_longitude"] + east / (_METRES_PER_DEGREE * cos_lat)),
+        ALTITUDE: truth["true_altitude"]
         + s["altitude_bias_m"]
         + s["altitude_sigma_m"] * plan.noise[2],
-        schema.INTENSITY: np.where(plan.missing, np.nan, intensity),
+        INTENSITY: np.where(plan.missing, np.nan, intensity),
     }

@@ -16,18 +16,16 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
-from missile_classifier.atmosphere import density
-from missile_classifier.ballistic_config import (
+from missile_classifier.simulation.ballistic.atmosphere import density
+from missile_classifier.simulation.ballistic.config import (
     EARTH_MU,
     EARTH_RADIUS_M,
     PARAM_STREAM,
     BallisticConfig,
+    FloatArray,
+    IntArray,
 )
-from missile_classifier.simulate import track_rng
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-
+from missile_classifier.simulation.rng import track_rng, uniform
 
 # --------------------------------------------------------------------------------------------
 # Per-track parameters
@@ -77,10 +75,6 @@ class Params:
     def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> Params:
         """The parameters of a subset of tracks."""
         return Params(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
-
-
-def uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
-    return float(rng.uniform(bounds[0], bounds[1]))
 
 
 def _draw_one(track_id: int, seed: int, config: BallisticConfig) -> dict[str, float]:

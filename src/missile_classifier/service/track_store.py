@@ -1,8 +1,8 @@
 """Per-stream state for the service: the track store.
 
 The service appends each observation that carries a ``track_id`` to its stream's history. All a
-stream's next point needs is a :class:`~missile_classifier.windows.StreamMemory` (O(1) in the
-stream's length), so that is what a store keeps, keyed by ``(track_id, sensor_id)``.
+stream's next point needs is a :class:`~missile_classifier.scoring.windows.StreamMemory` (O(1)
+in the stream's length), so that is what a store keeps, keyed by ``(track_id, sensor_id)``.
 
 Two implementations behind one interface:
 
@@ -43,7 +43,7 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
-from missile_classifier.windows import StreamMemory
+from missile_classifier.scoring.windows import StreamMemory
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)

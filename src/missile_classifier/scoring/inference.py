@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from missile_classifier import bundle as bundles
-from missile_classifier.windows import StreamMemory, batch_windows, stream_windows
+from missile_classifier.scoring import bundle as bundles
+from missile_classifier.scoring.windows import StreamMemory, batch_windows, stream_windows
 
 #: Windows per ONNX Runtime call: large enough to amortise the call, small enough to stay in
 #: cache (measured: 256–1,024 rows per call ran fastest on 2 cores; 50,000 ran 10× slower).

@@ -3,8 +3,7 @@
 ``MissileClass`` and ``DEFAULT_CLASSES`` say what a track's parameters are drawn from,
 ``SensorConfig`` and ``DEFAULT_SENSORS`` describe the sensor network, and ``BallisticConfig``
 bundles them with the physics and label settings. The constants and their sources are in
-``docs/ballistic.md``. :mod:`missile_classifier.ballistic` re-exports all of them but the two
-random-stream keys.
+``docs/ballistic.md``. The array types every ballistic module annotates with live here too.
 """
 
 from __future__ import annotations
@@ -12,6 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+#: Arrays of the simulator: one entry per track or per sample.
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 #: Mean Earth radius, m (IUGG mean radius R1, rounded to the kilometre).
 EARTH_RADIUS_M: Final = 6_371_000.0

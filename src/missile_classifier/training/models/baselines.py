@@ -17,8 +17,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from missile_classifier.evaluate import classification_metrics, f1_at_cuts
-from missile_classifier.features import FEATURE_NAMES, N_FEATURES
+from missile_classifier.scoring.features import FEATURE_NAMES, N_FEATURES
+from missile_classifier.training.config import TrainConfig
+from missile_classifier.training.metrics import classification_metrics, f1_at_cuts
 
 #: Method name → how tables call it.
 METHODS: Final = {
@@ -45,7 +46,7 @@ class BaselineClassifier:
         method: str = "random_forest",
         n_estimators: int = 100,
         max_depth: int | None = None,
-        random_state: int = 42,
+        random_state: int = TrainConfig.seed,
         n_jobs: int = -1,
     ) -> None:
         self.method = method
@@ -155,7 +156,7 @@ class BaselineClassifier:
         return (self.predict_proba(X) >= threshold).astype(np.int64)
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-        """The LSTM's row metrics (:func:`~missile_classifier.evaluate.classification_metrics`)."""
+        """Row metrics as the LSTM's ``evaluate`` reports them (``classification_metrics``)."""
         return classification_metrics(np.asarray(y), self.predict_proba(X), threshold)
 
     def _check_fitted(self, X: np.ndarray) -> np.ndarray:

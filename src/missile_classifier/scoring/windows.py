@@ -18,20 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from missile_classifier.encoding import BinEncoding
-from missile_classifier.features import N_FEATURES, StreamState, stream_features
-from missile_classifier.schema import (
-    ALTITUDE,
-    INTENSITY,
-    LATITUDE,
-    LONGITUDE,
-    SENSOR_ID,
-    TIMESTAMP,
-    TRACK_ID,
-)
-
-#: Columns the feature function reads, in its argument order.
-INPUT_COLUMNS = (TIMESTAMP, LATITUDE, LONGITUDE, ALTITUDE, INTENSITY)
+from missile_classifier.columns import INPUT_COLUMNS, SENSOR_ID, TIMESTAMP, TRACK_ID
+from missile_classifier.scoring.encoding import BinEncoding
+from missile_classifier.scoring.features import N_FEATURES, StreamState, stream_features
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ are integrated together (numpy arrays across tracks, a Python loop only over tim
 every random draw of a track comes from streams keyed by ``(seed, track_id)``, so a track's data
 never depends on which other tracks are simulated with it.
 
-The configuration types, tables and constants live in
-:mod:`missile_classifier.ballistic_config`, the trajectory in :mod:`missile_classifier.flight`
-and the sensors in :mod:`missile_classifier.sensing`; this module assembles them into
-observation and track frames and re-exports the public names of ``ballistic_config``.
+The configuration types, tables and constants live in :mod:`.config`, the trajectory in
+:mod:`.flight` and the sensors in :mod:`.sensing`; this module assembles them into observation
+and track frames.
 """
 
 from __future__ import annotations
@@ -28,22 +27,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from missile_classifier import schema
-from missile_classifier.ballistic_config import (
-    DEFAULT_CLASSES,
-    DEFAULT_SENSORS,
-    EARTH_MU,
+from missile_classifier.columns import COLUMNS, LABEL, SENSOR_ID, TIMESTAMP, TRACK_ID
+from missile_classifier.progress import progress_bar
+from missile_classifier.simulation.ballistic.config import (
     EARTH_RADIUS_M,
     LAUNCH_EPOCH_S,
-    STANDARD_GRAVITY,
     TRACK_SPACING_S,
     BallisticConfig,
-    MissileClass,
-    SensorConfig,
-)
-from missile_classifier.flight import (
-    FloatArray,
     IntArray,
+)
+from missile_classifier.simulation.ballistic.flight import (
     Params,
     Trajectories,
     destination,
@@ -52,29 +45,9 @@ from missile_classifier.flight import (
     integrate,
     wrap_degrees,
 )
-from missile_classifier.progress import progress_bar
-from missile_classifier.sensing import Plan, observe, plan_track, true_state
+from missile_classifier.simulation.ballistic.sensing import Plan, observe, plan_track, true_state
 
-__all__ = [
-    "DEFAULT_CLASSES",
-    "DEFAULT_SENSORS",
-    "EARTH_MU",
-    "EARTH_RADIUS_M",
-    "LAUNCH_EPOCH_S",
-    "STANDARD_GRAVITY",
-    "TRACK_COLUMNS",
-    "TRACK_SPACING_S",
-    "TRUTH_COLUMNS",
-    "BallisticConfig",
-    "BallisticResult",
-    "FloatArray",
-    "IntArray",
-    "MissileClass",
-    "SensorConfig",
-    "simulate_ballistic",
-]
-
-#: Noise-free columns appended after ``schema.COLUMNS`` when ``include_truth`` is set.
+#: Noise-free columns appended after ``COLUMNS`` when ``include_truth`` is set.
 TRUTH_COLUMNS: Final = (
     "time_since_launch_s",
     "true_latitude",
@@ -113,9 +86,7 @@ TRACK_COLUMNS: Final = (
     "sensor_ids",
     "n_observations",
 )
-_INT_COLUMNS: Final = frozenset(
-    (schema.TRACK_ID, schema.SENSOR_ID, schema.LABEL, "true_thrusting", "n_observations")
-)
+_INT_COLUMNS: Final = frozenset((TRACK_ID, SENSOR_ID, LABEL, "true_thrusting", "n_observations"))
 _TEXT_COLUMNS: Final = frozenset(("missile_class", "sensor_ids"))
 
 
@@ -124,7 +95,7 @@ class BallisticResult:
     """What :func:`simulate_ballistic` returns.
 
     Attributes:
-        observations: One row per sensor observation, columns ``schema.COLUMNS`` (then the
+        observations: One row per sensor observation, columns ``COLUMNS`` (then the
             truth columns ``TRUTH_COLUMNS`` when asked for), sorted by track, sensor, timestamp.
         tracks: One row per track with its drawn parameters and trajectory summary.
     """
@@ -156,11 +127,11 @@ def _observe_chunk(
     truth = true_state(traj, per_sample, column, plan.t, config)
     sensor_ids = np.array([s.sensor_id for s in config.sensors], dtype=np.int64)
     out: dict[str, npt.NDArray[np.generic]] = {
-        schema.TIMESTAMP: LAUNCH_EPOCH_S + TRACK_SPACING_S * per_sample.track_id + plan.t,
-        schema.TRACK_ID: per_sample.track_id,
-        schema.SENSOR_ID: sensor_ids[plan.sensor],
+        TIMESTAMP: LAUNCH_EPOCH_S + TRACK_SPACING_S * per_sample.track_id + plan.t,
+        TRACK_ID: per_sample.track_id,
+        SENSOR_ID: sensor_ids[plan.sensor],
         **observe(truth, plan, config),
-        schema.LABEL: (
+        LABEL: (
             (truth["true_vertical_speed"] < 0.0)
             & (truth["true_altitude"] < config.interface_altitude_m)
         ).astype(np.int64),
@@ -245,7 +216,7 @@ def _frame(parts: list[dict[str, npt.NDArray[np.generic]]], columns: Sequence[st
         )
         for c in columns
     }
-    order = np.argsort(data[schema.TRACK_ID], kind="stable")
+    order = np.argsort(data[TRACK_ID], kind="stable")
     return pd.DataFrame({c: v[order] for c, v in data.items()}, columns=list(columns))
 
 
@@ -267,18 +238,18 @@ def simulate_ballistic(
             ``LAUNCH_EPOCH_S + TRACK_SPACING_S * k``.
         seed: Seed of every random draw.
         config: Physics, class table, sensor network and label settings.
-        include_truth: Append the noise-free ``TRUTH_COLUMNS`` after ``schema.COLUMNS``.
+        include_truth: Append the noise-free ``TRUTH_COLUMNS`` after ``COLUMNS``.
         progress: Draw a progress bar on stderr.
 
     Returns:
-        Observations (``schema.COLUMNS`` [+ truth], sorted by track, sensor, timestamp) and one
+        Observations (``COLUMNS`` [+ truth], sorted by track, sensor, timestamp) and one
         summary row per track.
     """
     ids = _as_track_ids(track_ids)
     params = draw_params(ids, seed, config)
     # Chunks of similar velocity gain have similar flight times, so few steps are wasted.
     order = np.argsort(params.delta_v, kind="stable")
-    columns = list(schema.COLUMNS) + (list(TRUTH_COLUMNS) if include_truth else [])
+    columns = list(COLUMNS) + (list(TRUTH_COLUMNS) if include_truth else [])
     observations: list[dict[str, npt.NDArray[np.generic]]] = []
     tracks: list[dict[str, npt.NDArray[np.generic]]] = []
     with progress_bar(len(ids), "Simulating", enabled=progress) as advance:

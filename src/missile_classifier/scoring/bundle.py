@@ -28,8 +28,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from missile_classifier.encoding import PIECEWISE_LINEAR, BinEncoding
-from missile_classifier.windows import Scaler
+from missile_classifier.scoring.encoding import PIECEWISE_LINEAR, BinEncoding
+from missile_classifier.scoring.windows import Scaler
 
 MODEL_FILE: Final = "model.onnx"
 PREPROCESSING_FILE: Final = "preprocessing.json"
