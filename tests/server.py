@@ -1,4 +1,9 @@
-"""Run ``missile-classifier serve`` for real in tests: the same command the container runs."""
+"""Run ``missile-classifier serve`` for real in tests: the same command the container runs.
+
+The server runs as in the serving image, without torch, pandas, scikit-learn,
+matplotlib or pyarrow (``serving_image/sitecustomize.py``): a request whose code path needs one
+fails, and leaving the ``with`` block fails if any code tried to import one, even if it coped.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,19 @@ def free_port() -> int:
         return port
 
 
+#: Folder whose ``sitecustomize`` makes the training libraries unimportable.
+SERVING_IMAGE = Path(__file__).parent / "serving_image"
+
+
+def serving_image_env(import_log: Path) -> dict[str, str]:
+    """Environment that makes a Python process see only the serving image's libraries.
+
+    Every attempted import of a missing library is appended to ``import_log``.
+    """
+    path = os.pathsep.join(p for p in (str(SERVING_IMAGE), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, "SERVING_IMAGE_IMPORT_LOG": str(import_log)}
+
+
 class Server:
     """A gunicorn server started through the CLI, stopped (SIGTERM) on exit.
 
@@ -34,11 +52,16 @@ class Server:
     """
 
     def __init__(
-        self, env: dict[str, str], log_path: Path, workers: int = 1, wait_for: str = "/health"
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        workers: int = 1,
+        wait_for: str = "/health",
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env, self.log_path, self.workers, self.wait_for = env, log_path, workers, wait_for
+        self.import_log = log_path.with_name(log_path.name + ".imports")
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
@@ -46,7 +69,8 @@ class Server:
             Path(sys.executable).parent / "missile-classifier"
         )
         inherited = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-        env = {**inherited, **self.env, "HOST": "127.0.0.1"}
+        image = serving_image_env(self.import_log)
+        env = {**inherited, **image, **self.env, "HOST": "127.0.0.1"}
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [exe, "serve", "--port", str(self.port), "--workers", str(self.workers)],
@@ -81,6 +105,11 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        if kind is None and self.import_log.exists():
+            raise AssertionError(
+                "the server imported a library the serving image lacks:\n"
+                + self.import_log.read_text()
+            )
 
     def worker_pids(self) -> list[int]:
         """PIDs of gunicorn's workers (children of the master, which replaced the CLI)."""
