@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from missile_classifier.predict import predict_csv
+from missile_classifier.schema import frame_columns
 from missile_classifier.scoring.inference import ModelInferenceService
 from missile_classifier.simulation.dataset import simulate_dataset, write_csv
 
@@ -30,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     service = ModelInferenceService(args.model)
     frame = simulate_dataset("ballistic", args.tracks, seed=9, test_fraction=0.0).train
-    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    columns = frame_columns(frame)
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp) / "in.csv", Path(tmp) / "out.csv"
         write_csv(frame, source)

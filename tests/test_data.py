@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from missile_classifier.schema import frame_columns
 from missile_classifier.scoring.windows import batch_features
 from missile_classifier.simulation.dataset import simulate_dataset, write_dataset
 from missile_classifier.training.data import DataPreprocessor
@@ -40,9 +41,9 @@ def test_split_is_by_track_and_scaler_sees_training_tracks_only(csvs: tuple[Path
     fit, val = preprocessor.train_tracks_, preprocessor.validation_tracks_
     assert len(fit) == 6 and len(val) == 3 and not set(fit) & set(val)
     rows = train_df[train_df["track_id"].isin(fit)]
-    columns = {c: rows[c].to_numpy() for c in rows.columns}
+    columns = frame_columns(rows)
     np.testing.assert_allclose(preprocessor.mean_, batch_features(columns).mean(axis=0))
-    every = batch_features({c: train_df[c].to_numpy() for c in train_df.columns})
+    every = batch_features(frame_columns(train_df))
     assert not np.allclose(preprocessor.mean_, every.mean(axis=0))
     # The encoding's bins, too, come from the training tracks: their range bounds the edges.
     encoding = preprocessor.encoding_

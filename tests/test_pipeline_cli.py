@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from missile_classifier.schema import frame_columns
 from missile_classifier.scoring.inference import ModelInferenceService
 from missile_classifier.scoring.windows import StreamMemory
 from test_cli import run
@@ -109,7 +110,7 @@ def test_train_encodes_the_features_asked_for(workspace: Path, tmp_path: Path) -
     assert service.scaler.n_inputs == 16 + len(edges["altitude"]) - 1
     assert service.info()["encoding_kind"] == "piecewise-linear"
     frame = pd.read_csv(data / "test.csv")
-    scored = service.predict_batch({c: frame[c].to_numpy() for c in frame.columns})
+    scored = service.predict_batch(frame_columns(frame))
     assert np.all((scored.probability >= 0) & (scored.probability <= 1))
 
 
@@ -178,7 +179,7 @@ def test_chunks_and_shards_give_the_same_answers(workspace: Path) -> None:
 def test_streaming_point_by_point_equals_batch(workspace: Path) -> None:
     service = ModelInferenceService(workspace / "models")
     frame = pd.read_csv(workspace / "data/test.csv")
-    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    columns = frame_columns(frame)
     batch = service.predict_batch(columns)
     track = frame[frame["track_id"] == frame["track_id"].iloc[0]]
     memory: StreamMemory | None = None
@@ -213,7 +214,7 @@ def test_evaluate_and_export(workspace: Path) -> None:
     after = ModelInferenceService(workspace / "models")
     assert after.model_version != before.model_version
     frame = pd.read_csv(workspace / "data/test.csv")
-    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    columns = frame_columns(frame)
     np.testing.assert_allclose(
         after.predict_batch(columns).probability,
         before.predict_batch(columns).probability,

@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from missile_classifier.columns import FEATURE_COLUMNS
+from missile_classifier.schema import frame_columns
 from missile_classifier.scoring import bundle
 from missile_classifier.scoring.inference import ModelInferenceService
 from missile_classifier.service.app import ConfigError, create_app, load_settings
@@ -95,7 +96,7 @@ def test_streaming_point_by_point_equals_batch_and_cli(
     assert batch["count"] == len(samples)
     batch_probability = [p["probability"] for p in batch["predictions"]][::-1]
     service = ModelInferenceService(trained_bundle / "models")
-    offline = service.predict_batch({c: track[c].to_numpy() for c in track.columns}).probability
+    offline = service.predict_batch(frame_columns(track)).probability
     np.testing.assert_allclose([p["probability"] for p in streamed], batch_probability, atol=1e-6)
     np.testing.assert_allclose(batch_probability, offline, atol=1e-6)
     assert [p["reentry_phase"] for p in streamed] == [

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from missile_classifier.schema import frame_columns
 from missile_classifier.scoring.encoding import BinEncoding
 from missile_classifier.scoring.features import N_FEATURES
 from missile_classifier.scoring.windows import (
@@ -20,10 +21,6 @@ from missile_classifier.scoring.windows import (
 from missile_classifier.simulation.challenge import simulate_challenge
 
 SCALER = Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), sequence_length=4)
-
-
-def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {c: frame[c].to_numpy() for c in frame.columns}
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +40,17 @@ def test_sliding_windows_pad_with_the_stream_start() -> None:
 
 
 def test_every_row_gets_its_window_whatever_the_input_order(two_sensor_frame: pd.DataFrame) -> None:
-    windows, context = batch_windows(_columns(two_sensor_frame), SCALER)
+    windows, context = batch_windows(frame_columns(two_sensor_frame), SCALER)
     assert windows.shape == (len(two_sensor_frame), 4, N_FEATURES)
     shuffled = two_sensor_frame.sample(frac=1.0, random_state=1)
-    again, context_again = batch_windows(_columns(shuffled), SCALER)
+    again, context_again = batch_windows(frame_columns(shuffled), SCALER)
     np.testing.assert_array_equal(again, windows[shuffled.index.to_numpy()])
     np.testing.assert_array_equal(context_again, context[shuffled.index.to_numpy()])
     assert sorted(np.unique(context)) == [1, 2, 3, 4] and (context == 1).sum() == 4  # 4 streams
 
 
 def test_chunked_scoring_equals_one_batch(two_sensor_frame: pd.DataFrame) -> None:
-    columns = _columns(two_sensor_frame.sort_values(["timestamp", "sensor_id"]))
+    columns = frame_columns(two_sensor_frame.sort_values(["timestamp", "sensor_id"]))
     whole, _ = batch_windows(columns, SCALER)
     memories: dict[tuple[int, int], StreamMemory] = {}
     parts = [
@@ -81,7 +78,7 @@ def test_point_by_point_through_json_memory_equals_batch(
     stream = two_sensor_frame[
         (two_sensor_frame["track_id"] == 1) & (two_sensor_frame["sensor_id"] == 7)
     ]
-    columns = _columns(stream.iloc[:30])
+    columns = frame_columns(stream.iloc[:30])
     whole, whole_context, _ = stream_windows(columns, scaler)
     assert whole.shape == (30, scaler.sequence_length, scaler.n_inputs)
     memory, rows, contexts = None, [], []
@@ -99,7 +96,7 @@ def test_point_by_point_through_json_memory_equals_batch(
 
 
 def test_rows_going_back_in_time_across_chunks_are_refused(two_sensor_frame: pd.DataFrame) -> None:
-    columns = _columns(two_sensor_frame)
+    columns = frame_columns(two_sensor_frame)
     memories: dict[tuple[int, int], StreamMemory] = {}
     batch_windows({c: v[100:200] for c, v in columns.items()}, SCALER, memories)
     with pytest.raises(ValueError, match="time order across chunks"):

@@ -60,7 +60,7 @@ TRUTH_COLUMNS: Final = (
 )
 #: Columns of ``BallisticResult.tracks``, in order.
 TRACK_COLUMNS: Final = (
-    "track_id",
+    TRACK_ID,
     "missile_class",
     "launch_timestamp",
     "launch_latitude",
@@ -157,7 +157,7 @@ def _summarise(
     impact_lat, impact_lon = destination(p.launch_lat, p.launch_lon, p.azimuth, downrange)
     sensor_ids = [s.sensor_id for s in config.sensors]
     return {
-        "track_id": p.track_id,
+        TRACK_ID: p.track_id,
         "missile_class": np.array([config.classes[k].name for k in p.class_index], dtype=object),
         "launch_timestamp": LAUNCH_EPOCH_S + TRACK_SPACING_S * p.track_id,
         "launch_latitude": np.degrees(p.launch_lat),
