@@ -3,10 +3,10 @@
 Usage:
     python scripts/compare_challenge.py REFERENCE.csv [--tracks 200] [--seed 0] [--plot PNG]
 
-For every statistic of DESIGN §1 it prints the reference track's value and the 5th, 50th and
-95th percentiles over simulated tracks, and whether the reference lies inside that band. The
-reference copy in ``shared/data`` has timestamps rounded to whole seconds, so sampling-based
-statistics use row counts, not timestamps.
+For every measured fact of the public data (docs/simulator.md) it prints the reference track's
+value and the 5th, 50th and 95th percentiles over simulated tracks, and whether the reference
+lies inside that band. The reference copy we have has timestamps rounded to whole seconds, so
+sampling-based statistics use row counts, not timestamps.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def load_tracks_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def track_statistics(track: pd.DataFrame) -> dict[str, float]:
-    """Measure one track the way DESIGN §1 describes the public data."""
+    """Measure one track the way the public data's facts were measured (docs/simulator.md)."""
     altitude = track["altitude"].to_numpy()
     n, peak = len(altitude), altitude.max()
     steps = np.diff(altitude)

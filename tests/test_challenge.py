@@ -1,4 +1,5 @@
-"""The challenge profile reproduces every measured fact of DESIGN §1."""
+"""The challenge profile reproduces every measured fact of the public data (docs/simulator.md),
+and datasets split and write as documented."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def test_label_rule_one_transition_and_share(tracks: pd.DataFrame) -> None:
         peak = altitude.max()
         descending = np.arange(len(altitude)) > np.flatnonzero(np.abs(altitude - peak) < 1).max()
         rule = descending & (altitude < peak / 2)
-        # The one-sample ambiguity of DESIGN §1: the observed maximum carries the plateau noise.
+        # The public labels' one-sample ambiguity: the observed maximum carries the plateau noise.
         ties = np.abs(altitude - peak / 2) < 0.05
         assert np.array_equal(label[~ties], rule[~ties])
         assert (
