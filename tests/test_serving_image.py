@@ -71,3 +71,37 @@ def test_the_cli_serves_without_the_training_libraries(tmp_path: Path, args: tup
     result = subprocess.run([EXE, *args], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert not log.exists(), log.read_text()
+
+
+def test_the_seed_classes_are_offered_lazily_by_the_package(tmp_path: Path) -> None:
+    code = """
+import missile_classifier
+from missile_classifier import ModelInferenceService
+print(ModelInferenceService.__module__)
+try:
+    missile_classifier.LSTMClassifier
+except ModuleNotFoundError as exc:
+    print("needs", exc.name)
+"""
+    log = tmp_path / "imports"
+    result = _python(code, log)
+    assert result.returncode == 0, result.stderr
+    # The serving classes load without the training libraries; the training ones need them.
+    assert result.stdout.split() == ["missile_classifier.scoring.inference", "needs", "torch"]
+    recorded = [line for line in log.read_text().splitlines() if line.startswith("pid ")]
+    assert [line.split()[-1].rstrip(":") for line in recorded] == ["torch"]
+
+
+def test_the_seed_classes_are_the_classes_of_their_modules() -> None:
+    import missile_classifier
+    from missile_classifier.scoring.inference import ModelInferenceService
+    from missile_classifier.training.data import DataPreprocessor
+    from missile_classifier.training.models.baselines import BaselineClassifier
+    from missile_classifier.training.models.lstm import LSTMClassifier
+
+    assert missile_classifier.DataPreprocessor is DataPreprocessor
+    assert missile_classifier.LSTMClassifier is LSTMClassifier
+    assert missile_classifier.BaselineClassifier is BaselineClassifier
+    assert missile_classifier.ModelInferenceService is ModelInferenceService
+    with pytest.raises(AttributeError, match="no attribute 'Trainer'"):
+        _ = missile_classifier.Trainer
