@@ -85,7 +85,7 @@ class Server:
             try:
                 if requests.get(self.url + self.wait_for, timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening, or still loading
                 pass
             time.sleep(0.2)
         self.__exit__(None, None, None)
