@@ -56,8 +56,34 @@ def test_missing_file_unknown_format_and_no_bundle(tmp_path: Path) -> None:
     (directory / bundle.METADATA_FILE).write_text(json.dumps({**meta, "format": 99}))
     with pytest.raises(bundle.BundleError, match="format 99"):
         bundle.load(directory)
-    with pytest.raises(bundle.BundleError, match="train one first"):
+    with pytest.raises(bundle.BundleError, match="no such file or folder"):
         bundle.load(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(bundle.BundleError, match=r"no model bundle here.*train one first"):
+        bundle.load(tmp_path / "empty")
+
+
+def test_a_file_of_a_bundle_names_its_bundle(tmp_path: Path) -> None:
+    # The original brief sets MODEL_PATH to the model file.
+    first = _make(tmp_path, "20260101-000000")
+    second = _make(tmp_path, "20260102-000000")
+    assert bundle.load(first / bundle.MODEL_FILE).path == first
+    assert bundle.load(tmp_path / bundle.LATEST / bundle.MODEL_FILE).path == second
+
+
+def test_scaler_path_must_be_the_preprocessing_of_the_bundle(tmp_path: Path) -> None:
+    first = _make(tmp_path, "20260101-000000")
+    second = _make(tmp_path, "20260102-000000")
+    for same in (
+        tmp_path / bundle.LATEST / bundle.PREPROCESSING_FILE,
+        second / "preprocessing.json",
+    ):
+        bundle.check_scaler_path(tmp_path, same)
+    bundle.check_scaler_path(first / bundle.MODEL_FILE, first / bundle.PREPROCESSING_FILE)
+    with pytest.raises(ValueError, match=r"not the preprocessing.json of the bundle.*20260102"):
+        bundle.check_scaler_path(tmp_path, first / bundle.PREPROCESSING_FILE)
+    with pytest.raises(ValueError, match=r"SCALER_PATH=.*scaler\.pkl is not a file"):
+        bundle.check_scaler_path(tmp_path, tmp_path / "scaler.pkl")
 
 
 def test_preprocessing_must_fit_its_features() -> None:

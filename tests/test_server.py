@@ -269,6 +269,10 @@ def test_serve_refuses_bad_configuration() -> None:
     result = run("serve", env={"PORT": "99999", "RATE_LIMIT": "lots"}, timeout=60)
     assert result.returncode == 2 and "PORT" in result.stderr and "RATE_LIMIT" in result.stderr
     assert "Traceback" not in result.stderr
+    scaler = run("serve", env={"SCALER_PATH": "/app/models/scaler.pkl"}, timeout=60)
+    message = " ".join(scaler.stderr.split())  # the console wraps long lines
+    assert scaler.returncode == 2
+    assert "invalid configuration: SCALER_PATH=/app/models/scaler.pkl is not a file" in message
     unwritable = run("serve", env={"PROMETHEUS_MULTIPROC_DIR": "/proc/no-such-dir"}, timeout=60)
     assert unwritable.returncode == 2 and "PROMETHEUS_MULTIPROC_DIR" in unwritable.stderr
     assert "Traceback" not in unwritable.stderr

@@ -235,6 +235,8 @@ def test_missing_model_is_not_ready_with_a_reason(tmp_path: Path) -> None:
     assert client.get("/livez").status_code == 200
     health = client.get("/health")
     assert health.status_code == 503 and "train one first" in health.get_json()["reason"]
+    gone = create_app({"model_path": tmp_path / "lstm_model.h5"}).test_client().get("/health")
+    assert gone.status_code == 503 and "no such file or folder" in gone.get_json()["reason"]
     _error(client.post("/predict", json=POINT), 503, "model_unavailable")
     assert client.get("/info").get_json()["model"] is None
 
@@ -273,6 +275,26 @@ def test_rate_limit_switch(trained_bundle: Path) -> None:
 def test_bad_configuration_is_named(env: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(env)
+
+
+def test_the_brief_environment_model_file_and_its_scaler(trained_bundle: Path) -> None:
+    latest = trained_bundle / "models" / "latest"
+    settings = {"model_path": latest / "model.onnx", "scaler_path": latest / "preprocessing.json"}
+    application = create_app(settings)
+    client = application.test_client()
+    assert client.get("/health").status_code == 200
+    assert client.get("/info").get_json()["model"]["model_version"] == latest.resolve().name
+    application.extensions["missile_classifier"].store.close()
+
+
+def test_a_scaler_path_of_another_file_is_refused(trained_bundle: Path, tmp_path: Path) -> None:
+    other = tmp_path / "preprocessing.json"
+    shutil.copy(trained_bundle / "models" / "latest" / "preprocessing.json", other)
+    models = trained_bundle / "models"
+    with pytest.raises(ConfigError, match=r"SCALER_PATH=.* is not the preprocessing.json"):
+        load_settings({"model_path": models, "scaler_path": other})
+    with pytest.raises(ConfigError, match=r"SCALER_PATH=.*scaler\.pkl is not a file"):
+        load_settings({"model_path": models, "scaler_path": tmp_path / "scaler.pkl"})
 
 
 def test_reloading_the_same_model_keeps_the_streams(app: Flask, client: FlaskClient) -> None:

@@ -174,22 +174,55 @@ def point_latest(directory: Path) -> Path:
 
 
 def resolve(path: str | Path) -> Path:
-    """The bundle folder for ``path``: a bundle itself, or a models folder with ``latest``."""
+    """The bundle folder ``path`` names: a bundle, a models folder with ``latest``, or a file of a
+    bundle (``…/model.onnx``; the original brief points ``MODEL_PATH`` at the model file)."""
     candidate = Path(path)
+    if candidate.is_file():
+        candidate = candidate.parent
     if not (candidate / METADATA_FILE).exists() and (candidate / LATEST).exists():
         candidate = candidate / LATEST
     return candidate.resolve()
+
+
+def check_scaler_path(model_path: str | Path, scaler_path: str | Path) -> None:
+    """Accept ``SCALER_PATH`` only as the ``preprocessing.json`` of the bundle ``model_path`` names.
+
+    The scaler is part of the bundle, so the setting is redundant; it is accepted for the
+    original brief's environment, but one that names another file would be silently ignored,
+    hiding a mistake (e.g. a scaler from another training run).
+
+    Raises:
+        ValueError: Saying what ``SCALER_PATH`` should be instead.
+    """
+    expected = resolve(model_path) / PREPROCESSING_FILE
+    given = Path(scaler_path)
+    if not given.is_file():
+        raise ValueError(
+            f"SCALER_PATH={scaler_path} is not a file; the scaler is part of the model bundle, "
+            f"so leave SCALER_PATH unset or set it to {expected}"
+        )
+    if given.resolve() != expected.resolve():
+        raise ValueError(
+            f"SCALER_PATH={scaler_path} is not the {PREPROCESSING_FILE} of the bundle "
+            f"MODEL_PATH={model_path} names ({expected}); the scaler is part of the bundle, so "
+            "leave SCALER_PATH unset or point it at that file"
+        )
 
 
 def load(path: str | Path) -> Bundle:
     """Read a bundle after verifying every checksum in its ``metadata.json``.
 
     Args:
-        path: A bundle folder, or a folder holding ``latest`` (e.g. ``models``).
+        path: A bundle folder, a folder holding ``latest`` (e.g. ``models``) or a bundle's file.
 
     Raises:
         BundleError: If a file is missing, a checksum differs, or the format is unknown.
     """
+    if not Path(path).exists():
+        raise BundleError(
+            f"{path}: no such file or folder; give a bundle folder, a folder holding "
+            f"`{LATEST}`, or a file of a bundle"
+        )
     directory = resolve(path)
     meta_path = directory / METADATA_FILE
     if not meta_path.is_file():

@@ -39,8 +39,13 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     try:
         return Settings(**(overrides or {}))
     except ValidationError as exc:
+        # A check across settings (SCALER_PATH against MODEL_PATH) has no field: its message
+        # names the variables itself.
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            if e["loc"]
+            else e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
 
@@ -54,12 +59,6 @@ def create_app(test_config: dict[str, Any] | Settings | None = None) -> Flask:
     settings = test_config if isinstance(test_config, Settings) else load_settings(test_config)
     configure_logging(settings.log_level)
     log = get_logger()
-    if settings.scaler_path is not None:
-        log.warning(
-            "scaler_path_ignored",
-            scaler_path=str(settings.scaler_path),
-            reason="the scaler is part of the model bundle (preprocessing.json)",
-        )
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length, DEBUG=settings.debug, JSON_SORT_KEYS=False

@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from missile_classifier.scoring.bundle import check_scaler_path
 
 #: Set by ``missile-classifier serve`` when it created the metrics folder itself.
 OWNED_METRICS_DIR = "MISSILE_CLASSIFIER_OWNED_METRICS_DIR"
@@ -20,9 +22,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
-    model_path: Path = Field(Path("models"), description="Bundle folder, or folder with `latest`.")
+    model_path: Path = Field(
+        Path("models"), description="Bundle folder, folder with `latest`, or a bundle's file."
+    )
     scaler_path: Path | None = Field(
-        None, description="Seed compatibility only: the scaler is part of the bundle."
+        None, description="Seed compatibility: if set, the bundle's own preprocessing.json."
     )
     host: str = "0.0.0.0"  # a container listens on all interfaces
     port: int = Field(8000, ge=1, le=65535)
@@ -64,6 +68,12 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @model_validator(mode="after")
+    def _scaler_of_the_bundle(self) -> Settings:
+        if self.scaler_path is not None:
+            check_scaler_path(self.model_path, self.scaler_path)
+        return self
 
     @property
     def store_kind(self) -> Literal["memory", "redis"]:
