@@ -15,7 +15,12 @@ MODEL_DIR ?= models
 PORT ?= 8000
 TRAIN_ARGS ?=
 
-.PHONY: run test lint format bench clean install system-deps
+# Static checks of the deployment files run with their own tools, kept out of the project's venv.
+DEPLOY_VENV ?= .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+OVERLAYS := minikube production
+
+.PHONY: run test lint format bench clean install system-deps deploy-check render
 
 install: $(STAMP)
 
@@ -42,8 +47,13 @@ run: $(STAMP)
 	@echo "Model ready in $(MODEL_DIR)/latest (report: $(MODEL_DIR)/latest/report.md)."
 	MODEL_PATH=$(MODEL_DIR) PORT=$(PORT) exec $(VENV)/bin/missile-classifier serve
 
-# The tests run real redis-server and promtool (Debian packages redis-server and prometheus).
+# The tests run real redis-server and promtool (Debian packages redis-server and prometheus), and
+# kubectl's kustomize. Debian's kubernetes-client is kubectl 1.20, whose kustomize v2 cannot build
+# the overlays, so kubectl is not installed here: a missing one is reported.
 system-deps:
+	@command -v kubectl >/dev/null || { \
+		echo "kubectl 1.27 or newer (kustomize v5) is needed for the deployment tests and checks"; \
+		exit 1; }
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
@@ -58,11 +68,33 @@ test: $(STAMP) system-deps
 	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 # lint-imports checks the import contracts in pyproject.toml (who may import what).
-lint: $(STAMP)
+lint: $(STAMP) deploy-check
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+$(DEPLOY_STAMP): deploy/requirements-tools.txt
+	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+# The image, the Kubernetes manifests and the alert rules, checked without a Docker engine or a
+# cluster: hadolint and checkov on the Dockerfile; each overlay rendered by kustomize, equal to
+# its committed single file, valid against the Kubernetes schemas and clean under checkov;
+# the alert rules checked and unit-tested by promtool.
+deploy-check: $(DEPLOY_STAMP) system-deps
+	$(DEPLOY_VENV)/bin/hadolint Dockerfile
+	$(DEPLOY_VENV)/bin/checkov -f Dockerfile --compact --quiet --skip-download
+	DEPLOY_TOOLS=$(DEPLOY_VENV)/bin deploy/kubernetes/check.sh
+	promtool check rules deploy/monitoring/alerts.rules.yaml
+	promtool test rules deploy/monitoring/alerts.test.yaml
+
+# Rewrite deploy/kubernetes/rendered/*.yaml after changing a kustomization.
+render: system-deps
+	for overlay in $(OVERLAYS); do \
+		kubectl kustomize deploy/kubernetes/overlays/$$overlay > deploy/kubernetes/rendered/$$overlay.yaml; \
+	done
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests benchmarks scripts
@@ -74,4 +106,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/predict_speed.py --model /tmp/train-targets/models
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) $(DEPLOY_VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage htmlcov
