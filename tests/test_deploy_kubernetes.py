@@ -695,3 +695,42 @@ def test_the_briefs_debugging_commands_name_real_objects(overlay: str) -> None:
     assert [h["metadata"]["namespace"] for h in of_kind(overlay, "HorizontalPodAutoscaler")] == [
         NAMESPACE
     ]
+
+
+def readme_deploy_section() -> str:
+    """The README's Deploy section: the commands users copy."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("\n## Deploy\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_the_readme_deploy_steps_name_what_the_manifests_hold() -> None:
+    section = readme_deploy_section()
+    objects = {(obj["kind"], obj["metadata"]["name"]) for obj in rendered("minikube")}
+    kinds = {
+        "deployment": "Deployment",
+        "svc": "Service",
+        "job": "Job",
+        "hpa": "HorizontalPodAutoscaler",
+    }
+    references = re.findall(r"\b(deployment|svc|job)/([a-z0-9-]+)", section)
+    assert len(references) >= 4, references
+    for kind, name in references:
+        assert (kinds[kind], name) in objects, f"README names {kind}/{name}, the manifests do not"
+    for name in re.findall(r"minikube service ([a-z0-9-]+)", section):
+        assert ("Service", name) in objects
+    # Every namespace the kubectl and minikube commands use is the one the objects are in.
+    commands = [line for line in section.splitlines() if re.search(r"\b(kubectl|minikube) ", line)]
+    assert {ns for line in commands for ns in re.findall(r" -n ([a-z0-9-]+)", line)} == {NAMESPACE}
+    # The port-forward reaches the Service's port; the Ingress host is the manifests' host.
+    forwarded = re.findall(r"port-forward svc/\S+ \d+:(\d+)", section)
+    service_ports = {p["port"] for p in find("minikube", "Service", SERVICE)["spec"]["ports"]}
+    assert forwarded and {int(port) for port in forwarded} <= service_ports
+    host = find("minikube", "Ingress", "missile-classifier-ingress")["spec"]["rules"][0]["host"]
+    assert f"Host: {host}" in section
+    # The files and the images the steps use exist under those names.
+    for path in re.findall(r"deploy/[\w/.-]+\w", section):
+        assert (ROOT / path).exists(), path
+    images = {c["image"] for w in workloads("minikube") for c in all_containers(w)}
+    for image in re.findall(r"-t (missile-classifier[\w-]*:latest)", section):
+        assert image in images, f"the README builds {image}, no workload runs it"
