@@ -259,10 +259,15 @@ def test_bad_inputs_are_clear_errors(workspace: Path) -> None:
         str(workspace / "bad.csv"),
     )
     assert same.returncode == 1 and "differ" in same.stderr
+    (workspace / "empty").mkdir(exist_ok=True)
     nothing = run(
         "evaluate", "--model", str(workspace / "empty"), "--data", str(workspace / "bad.csv")
     )
     assert nothing.returncode == 1 and "train one first" in nothing.stderr
+    nowhere = run(
+        "evaluate", "--model", str(workspace / "nowhere"), "--data", str(workspace / "bad.csv")
+    )
+    assert nowhere.returncode == 1 and "no such file or folder" in nowhere.stderr
 
 
 def test_tampered_bundle_is_refused(workspace: Path, tmp_path: Path) -> None:

@@ -199,6 +199,8 @@ def test_redis_outage_degrades_and_recovers(server: Server, redis: RedisServer) 
 
 
 def test_missing_model_server_is_live_but_not_ready(tmp_path: Path) -> None:
+    # An empty models volume, as a pod sees it before the training Job has written the bundle.
+    (tmp_path / "no-model").mkdir()
     env = {"MODEL_PATH": str(tmp_path / "no-model"), "REDIS_URL": ""}
     with Server(env, tmp_path / "log", wait_for="/livez") as running:
         health = requests.get(running.url + "/health", timeout=5)
