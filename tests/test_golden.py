@@ -1,0 +1,570 @@
+"""Golden values: features, model inputs, windows and probabilities derived by hand.
+
+Every other scoring test compares two paths that share the same code: batch against streamed,
+chunked against whole, resumed against uninterrupted. A bug shared by all of them (a wrong sign,
+a unit, a Δt multiplied instead of divided, a window of the wrong rows) makes every path equally
+wrong, and so passes every parity test. The expected numbers here never come from the code under
+test: they are hand arithmetic written out below (rates, running maximum, padding, scaling), and
+closed-form WGS84 geometry for the velocities (checked against a pymap3d function the code does
+not use). If one of these tests fails, either the code changed what the model sees, or the
+derivation in the comment is wrong: decide which before touching a number.
+
+The fixture: three streams of 4–5 rows with irregular Δt.
+
+- A (track 7, sensor 1) moves only vertically, climbs from 400 m to 2,500 m and falls back, and
+  misses one intensity. Its running maximum starts below the 1,000 m floor of
+  ``altitude_over_max``.
+- B (track 7, sensor 2: the same missile seen by a second sensor, interleaved in time with A,
+  two timestamps shared) moves only east along the 45° N parallel at constant altitude, and
+  misses its first intensity.
+- C (track 9, sensor 1) moves north along the 20° E meridian while it climbs and falls.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import pymap3d
+import pytest
+from onnx import TensorProto, helper
+
+from missile_classifier.columns import (
+    ALTITUDE,
+    INPUT_COLUMNS,
+    INTENSITY,
+    LATITUDE,
+    LONGITUDE,
+    SENSOR_ID,
+    TIMESTAMP,
+    TRACK_ID,
+)
+from missile_classifier.scoring import bundle
+from missile_classifier.scoring.encoding import BinEncoding
+from missile_classifier.scoring.features import FEATURE_NAMES, StreamState, stream_features
+from missile_classifier.scoring.inference import ModelInferenceService
+from missile_classifier.scoring.windows import (
+    Scaler,
+    StreamMemory,
+    batch_features,
+    batch_windows,
+    stream_windows,
+)
+
+Array = npt.NDArray[np.float64]
+NAN = float("nan")
+#: Unix seconds. Near 1.7e9 a float64 step is 2**-22 s, so T0 + k/4 is exact and every Δt below
+#: is exactly the difference of the offsets.
+T0 = 1_700_000_000.0
+
+# WGS84, written out (not read from pymap3d): semi-major axis, flattening, first eccentricity².
+WGS84_A = 6_378_137.0
+WGS84_F = 1.0 / 298.257223563
+WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
+
+
+class Stream(NamedTuple):
+    track: int
+    sensor: int
+    t: tuple[float, ...]  # seconds after T0
+    lat: tuple[float, ...]
+    lon: tuple[float, ...]
+    alt: tuple[float, ...]
+    intensity: tuple[float, ...]
+
+    def columns(self) -> dict[str, np.ndarray]:
+        n = len(self.t)
+        return {
+            TIMESTAMP: T0 + np.array(self.t),
+            TRACK_ID: np.full(n, self.track, dtype=np.int64),
+            SENSOR_ID: np.full(n, self.sensor, dtype=np.int64),
+            LATITUDE: np.array(self.lat),
+            LONGITUDE: np.array(self.lon),
+            ALTITUDE: np.array(self.alt),
+            INTENSITY: np.array(self.intensity),
+        }
+
+
+A = Stream(
+    track=7,
+    sensor=1,
+    t=(0.0, 0.5, 2.0, 2.25, 4.25),  # Δt 0.5, 1.5, 0.25, 2.0
+    lat=(30.0,) * 5,
+    lon=(45.0,) * 5,
+    alt=(400.0, 1_000.0, 2_500.0, 2_200.0, 1_200.0),
+    intensity=(2.0, 3.0, NAN, 4.0, 3.5),
+)
+B_DLON = (0.005, 0.024, 0.012)  # degrees; B.lon's float differences, to ~2e-15 degrees
+B = Stream(
+    track=7,
+    sensor=2,
+    t=(0.5, 0.75, 2.25, 2.75),  # Δt 0.25, 1.5, 0.5
+    lat=(45.0,) * 4,
+    lon=(10.0, 10.005, 10.029, 10.041),  # Δλ = B_DLON
+    alt=(50_000.0,) * 4,
+    intensity=(NAN, 6.0, 6.5, 5.0),
+)
+C = Stream(
+    track=9,
+    sensor=1,
+    t=(0.25, 1.0, 1.5, 3.0, 3.25),  # Δt 0.75, 0.5, 1.5, 0.25
+    lat=(10.0, 10.01, 10.0125, 10.03, 10.035),  # Δφ 0.01°, 0.0025°, 0.0175°, 0.005°
+    lon=(20.0,) * 5,
+    alt=(80_000.0, 81_000.0, 81_200.0, 80_500.0, 79_000.0),
+    intensity=(1.0, 1.5, 2.5, 2.0, 1.25),
+)
+STREAMS = {"A": A, "B": B, "C": C}
+#: Batch input order: rows of A (0–4), B (5–8) and C (9–13) mixed, so each sensor change of
+#: track 7 and each track change happens inside the input.
+SHUFFLE = (11, 3, 7, 0, 13, 5, 9, 2, 8, 12, 1, 6, 4, 10)
+#: (stream, row within the stream) of each concatenated row, A then B then C.
+SOURCES = [(name, i) for name, s in STREAMS.items() for i in range(len(s.t))]
+
+
+def _batch_input() -> dict[str, np.ndarray]:
+    parts = [s.columns() for s in STREAMS.values()]
+    return {c: np.concatenate([p[c] for p in parts])[list(SHUFFLE)] for c in parts[0]}
+
+
+# --- independent geometry ------------------------------------------------------------------
+# The code rotates the ECEF displacement since the previous row into the ENU frame of the
+# current row (pymap3d geodetic2ecef + ecef2enuv). Here the same displacement is derived in
+# closed form for the two motions the fixture uses, from the WGS84 prime-vertical radius of
+# curvature N(φ) = a / √(1 − e² sin² φ): a point at latitude φ and height h lies at distance
+# r = (N + h) cos φ from the polar axis and z = (N (1 − e²) + h) sin φ above the equator.
+# These are exact (no small-angle approximation), so they agree with the code to rounding.
+
+
+def _meridian_plane(lat_deg: float, alt: float) -> tuple[float, float]:
+    """(r, z): distance from the polar axis and height above the equatorial plane (m)."""
+    phi = math.radians(lat_deg)
+    n = WGS84_A / math.sqrt(1.0 - WGS84_E2 * math.sin(phi) ** 2)
+    return (n + alt) * math.cos(phi), (n * (1.0 - WGS84_E2) + alt) * math.sin(phi)
+
+
+def _north_step(lat0: float, alt0: float, lat1: float, alt1: float) -> tuple[float, float]:
+    """(north, up) of a step along one meridian, in the frame at its end point (m).
+
+    Both points lie in one meridian plane; that plane's north unit vector at latitude φ is
+    (−sin φ, cos φ) and its up vector (cos φ, sin φ), in (r, z) components.
+    """
+    r0, z0 = _meridian_plane(lat0, alt0)
+    r1, z1 = _meridian_plane(lat1, alt1)
+    phi = math.radians(lat1)
+    dr, dz = r1 - r0, z1 - z0
+    return -math.sin(phi) * dr + math.cos(phi) * dz, math.cos(phi) * dr + math.sin(phi) * dz
+
+
+def _east_step(lat: float, alt: float, dlon_deg: float) -> tuple[float, float, float]:
+    """(east, north, up) of a step of ``dlon_deg`` along a parallel at constant altitude (m).
+
+    The points lie on a circle of radius r about the polar axis. Seen from the end point, the
+    step is r sin Δλ along east plus r (1 − cos Δλ) along the outward radial of that circle,
+    which is cos φ · up − sin φ · north.
+    """
+    r, _ = _meridian_plane(lat, alt)
+    dlon = math.radians(dlon_deg)
+    sagitta = r * (1.0 - math.cos(dlon))
+    phi = math.radians(lat)
+    return r * math.sin(dlon), -sagitta * math.sin(phi), sagitta * math.cos(phi)
+
+
+def _chord(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return math.hypot(b[0] - a[0], b[1] - a[1])
+
+
+# --- golden features -------------------------------------------------------------------------
+
+
+def _golden_a() -> dict[str, list[float]]:
+    # Vertical only: the ECEF step is Δh along the local normal, i.e. (0, 0, Δh) in ENU.
+    v_up = [0.0, (1_000 - 400) / 0.5, (2_500 - 1_000) / 1.5, (2_200 - 2_500) / 0.25]
+    v_up += [(1_200 - 2_200) / 2.0]  # = 0, 1200, 1000, -1200, -500 m/s
+    return {
+        "latitude": [30.0] * 5,
+        "longitude": [45.0] * 5,
+        "altitude": [400.0, 1_000.0, 2_500.0, 2_200.0, 1_200.0],
+        # row 2 is missing: carried forward from row 1
+        "radiometric_intensity": [2.0, 3.0, 3.0, 4.0, 3.5],
+        "velocity_east": [0.0] * 5,
+        "velocity_north": [0.0] * 5,
+        "velocity_up": v_up,
+        "speed": [0.0, 1_200.0, 1_000.0, 1_200.0, 500.0],
+        # Δspeed / Δt, but 0 on rows 0 and 1 (two velocities need three rows)
+        "acceleration": [
+            0.0,
+            0.0,
+            (1_000 - 1_200) / 1.5,
+            (1_200 - 1_000) / 0.25,
+            (500 - 1_200) / 2,
+        ],
+        "distance_from_start": [0.0, 600.0, 2_100.0, 1_800.0, 800.0],  # |h − 400|
+        "radiometric_rate": [0.0, (3 - 2) / 0.5, (3 - 3) / 1.5, (4 - 3) / 0.25, (3.5 - 4) / 2],
+        "dt": [0.0, 0.5, 1.5, 0.25, 2.0],
+        # running max 400, 1000, 2500, 2500, 2500; divided by at least 1,000 m (row 0)
+        "altitude_over_max": [400 / 1_000, 1_000 / 1_000, 1.0, 2_200 / 2_500, 1_200 / 2_500],
+        "altitude_below_max": [0.0, 0.0, 0.0, 2_500 - 2_200, 2_500 - 1_200],
+        "time_since_max": [0.0, 0.0, 0.0, 2.25 - 2.0, 4.25 - 2.0],  # maximum reached at t=2.0
+        "intensity_missing": [0.0, 0.0, 1.0, 0.0, 0.0],
+    }
+
+
+def _golden_b() -> dict[str, list[float]]:
+    dt = [0.0, 0.25, 1.5, 0.5]
+    steps = [_east_step(45.0, 50_000.0, d) for d in B_DLON]
+    v_east = [0.0] + [s[0] / t for s, t in zip(steps, dt[1:], strict=True)]
+    v_north = [0.0] + [s[1] / t for s, t in zip(steps, dt[1:], strict=True)]
+    v_up = [0.0] + [s[2] / t for s, t in zip(steps, dt[1:], strict=True)]
+    speed = [
+        math.sqrt(e * e + n * n + u * u) for e, n, u in zip(v_east, v_north, v_up, strict=True)
+    ]
+    r, _ = _meridian_plane(45.0, 50_000.0)
+    return {
+        "latitude": [45.0] * 4,
+        "longitude": list(B.lon),
+        "altitude": [50_000.0] * 4,
+        "radiometric_intensity": [0.0, 6.0, 6.5, 5.0],  # 0 before the first observed value
+        "velocity_east": v_east,  # ≈ 1590, 1272, 1907 m/s
+        "velocity_north": v_north,
+        "velocity_up": v_up,
+        "speed": speed,
+        "acceleration": [0.0, 0.0, (speed[2] - speed[1]) / 1.5, (speed[3] - speed[2]) / 0.5],
+        # chord of the parallel circle from the first point: 2 r sin(Δλ / 2)
+        "distance_from_start": [2 * r * math.sin(math.radians(lon - 10.0) / 2) for lon in B.lon],
+        "radiometric_rate": [0.0, (6 - 0) / 0.25, (6.5 - 6) / 1.5, (5 - 6.5) / 0.5],
+        "dt": dt,
+        # constant altitude: every row is at the running maximum (ties count as reaching it)
+        "altitude_over_max": [1.0] * 4,
+        "altitude_below_max": [0.0] * 4,
+        "time_since_max": [0.0] * 4,
+        "intensity_missing": [1.0, 0.0, 0.0, 0.0],
+    }
+
+
+def _golden_c() -> dict[str, list[float]]:
+    dt = [0.0, 0.75, 0.5, 1.5, 0.25]
+    steps = [
+        _north_step(C.lat[i - 1], C.alt[i - 1], C.lat[i], C.alt[i]) for i in range(1, len(C.t))
+    ]
+    v_north = [0.0] + [s[0] / t for s, t in zip(steps, dt[1:], strict=True)]
+    v_up = [0.0] + [s[1] / t for s, t in zip(steps, dt[1:], strict=True)]
+    speed = [math.hypot(n, u) for n, u in zip(v_north, v_up, strict=True)]
+    start = _meridian_plane(C.lat[0], C.alt[0])
+    return {
+        "latitude": list(C.lat),
+        "longitude": [20.0] * 5,
+        "altitude": list(C.alt),
+        "radiometric_intensity": list(C.intensity),
+        "velocity_east": [0.0] * 5,
+        "velocity_north": v_north,  # ≈ (M + h) Δφ / Δt = 1493, 560, 1307, 2240 m/s
+        "velocity_up": v_up,  # ≈ Δh / Δt = 1333, 400, -467, -6000 m/s
+        "speed": speed,
+        "acceleration": [0.0, 0.0] + [(speed[i] - speed[i - 1]) / dt[i] for i in (2, 3, 4)],
+        "distance_from_start": [
+            _chord(start, _meridian_plane(lat, alt)) for lat, alt in zip(C.lat, C.alt, strict=True)
+        ],
+        "radiometric_rate": [
+            0.0,
+            (1.5 - 1) / 0.75,
+            (2.5 - 1.5) / 0.5,
+            (2 - 2.5) / 1.5,
+            (1.25 - 2) / 0.25,
+        ],
+        "dt": dt,
+        # running max 80000, 81000, 81200, 81200, 81200, reached last at t=1.5
+        "altitude_over_max": [1.0, 1.0, 1.0, 80_500 / 81_200, 79_000 / 81_200],
+        "altitude_below_max": [0.0, 0.0, 0.0, 81_200 - 80_500, 81_200 - 79_000],
+        "time_since_max": [0.0, 0.0, 0.0, 3.0 - 1.5, 3.25 - 1.5],
+        "intensity_missing": [0.0] * 5,
+    }
+
+
+def _golden(name: str) -> Array:
+    """The golden feature table of a stream, ``(n, 16)`` in FEATURE_NAMES order."""
+    table = {"A": _golden_a, "B": _golden_b, "C": _golden_c}[name]()
+    assert list(table) == list(FEATURE_NAMES)
+    return np.array([table[f] for f in FEATURE_NAMES], dtype=np.float64).T
+
+
+#: Rates and ratios are exact float arithmetic in both the code and the test: relative 1e-6
+#: (atol only so that exact zeros compare). The geometric features carry the rounding of ECEF
+#: coordinates of ~6.4e6 m (~1e-9 m each), divided by Δt ≥ 0.25 s once for velocities and twice
+#: for acceleration: ≲ 1e-7 (3e-8 measured), so an absolute 1e-6 still separates the north/up
+#: parts of B's east motion (0.05–0.19 m/s) (whose sign shows which point's ENU frame is used).
+GEOMETRIC = {
+    "velocity_east",
+    "velocity_north",
+    "velocity_up",
+    "speed",
+    "acceleration",
+    "distance_from_start",
+}
+
+
+def _assert_features(actual: np.ndarray, expected: Array, label: str) -> None:
+    assert actual.shape == expected.shape
+    for j, feature in enumerate(FEATURE_NAMES):
+        np.testing.assert_allclose(
+            actual[:, j],
+            expected[:, j],
+            rtol=1e-6,
+            atol=1e-6 if feature in GEOMETRIC else 1e-12,
+            err_msg=f"stream {label}, feature {feature}",
+        )
+
+
+def test_hand_geometry_agrees_with_pymap3d_geodetic2enu() -> None:
+    # A third witness for the closed forms above, through a pymap3d function the code does not
+    # call: the previous point seen from the current one, negated, is the step in the current
+    # frame. Same frame, so only rounding of ~6.4e6 m coordinates (~1e-9 m) separates them.
+    for i in range(1, len(B.t)):
+        back = pymap3d.geodetic2enu(
+            B.lat[i - 1], B.lon[i - 1], B.alt[i - 1], B.lat[i], B.lon[i], B.alt[i]
+        )
+        expected = _east_step(B.lat[i], B.alt[i], B_DLON[i - 1])
+        np.testing.assert_allclose(-np.array(back), expected, rtol=1e-9, atol=1e-6)
+    for i in range(1, len(C.t)):
+        back = pymap3d.geodetic2enu(
+            C.lat[i - 1], C.lon[i - 1], C.alt[i - 1], C.lat[i], C.lon[i], C.alt[i]
+        )
+        north, up = _north_step(C.lat[i - 1], C.alt[i - 1], C.lat[i], C.alt[i])
+        np.testing.assert_allclose(-np.array(back), (0.0, north, up), rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(STREAMS))
+def test_stream_features_equal_the_golden_table(name: str) -> None:
+    s = STREAMS[name]
+    columns = s.columns()
+    features, state = stream_features(*(columns[c] for c in INPUT_COLUMNS))
+    _assert_features(features, _golden(name), name)
+    assert state.count == len(s.t) and state.timestamp == T0 + s.t[-1]
+
+
+@pytest.mark.parametrize("name", list(STREAMS))
+def test_features_resumed_point_by_point_through_json_equal_the_golden_table(name: str) -> None:
+    columns = STREAMS[name].columns()
+    rows, state = [], None
+    for i in range(len(columns[TIMESTAMP])):
+        if state is not None:  # as a shared track store keeps it
+            state = StreamState.from_dict(json.loads(json.dumps(state.to_dict())))
+        row, state = stream_features(*(columns[c][i : i + 1] for c in INPUT_COLUMNS), state=state)
+        rows.append(row)
+    _assert_features(np.vstack(rows), _golden(name), name)
+
+
+def test_batch_features_of_the_shuffled_input_equal_the_golden_tables() -> None:
+    features = batch_features(_batch_input())
+    expected = np.array([_golden(name)[i] for name, i in (SOURCES[k] for k in SHUFFLE)])
+    _assert_features(features, expected, "shuffled batch")
+
+
+# --- golden model inputs and windows --------------------------------------------------------
+
+#: A scaler unlike any fitted one, but with no mean 0 and no scale 1, so a sign or an operand
+#: swapped in the standardisation shows.
+MEAN = np.array(
+    # lat, lon, alt, intensity, v_e, v_n, v_u, speed, acc, dist, rate, dt, over, below, since, miss
+    [30, 20, 40_000, 3, 50, 100, -100, 900, 10, 500, 0.5, 0.8, 0.7, 400, 0.5, 0.1],
+    dtype=float,
+)
+SCALE = np.array(
+    [10, 20, 30_000, 2, 200, 1_000, 800, 600, 400, 1_500, 4, 0.5, 0.25, 800, 1.25, 0.3], dtype=float
+)
+ALTITUDE_EDGES = np.array([0.0, 1_000.0, 60_000.0, 1e6])  # inner edges 1 km and 60 km
+VELOCITY_UP_EDGES = np.array([-1e5, 0.0, 1e5])  # inner edge 0: "not descending"
+ENCODING = BinEncoding(
+    (FEATURE_NAMES.index("altitude"), FEATURE_NAMES.index("velocity_up")),
+    (ALTITUDE_EDGES, VELOCITY_UP_EDGES),
+)
+L = 3
+SCALER = Scaler(MEAN, SCALE, L, ENCODING)
+#: Thermometer inputs by hand: altitude ≥ 1 km, altitude ≥ 60 km, velocity_up ≥ 0.
+THERMOMETER = {
+    # 400 m, then 1,000 m exactly (at the edge: 1); climbing, climbing, falling, falling
+    "A": [[0, 1, 1, 1, 1], [0, 0, 0, 0, 0], [1, 1, 1, 0, 0]],
+    # 50 km; east along a parallel: the chord rises slightly in the end point's frame
+    "B": [[1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1]],
+    # ~80 km; climbs to row 2, then falls
+    "C": [[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 0, 0]],
+}
+#: Rows of its stream in the window of row i (L = 3: left-padded with row 0) and its
+#: context_points, the number of real rows in it.
+WINDOW_ROWS = ((0, 0, 0), (0, 0, 1), (0, 1, 2), (1, 2, 3), (2, 3, 4))
+CONTEXT = (1, 2, 3, 3, 3)
+
+
+def _golden_inputs(name: str) -> Array:
+    """Golden model input rows of a stream: (golden − MEAN) / SCALE, then the thermometer."""
+    return np.hstack([(_golden(name) - MEAN) / SCALE, np.array(THERMOMETER[name]).T])
+
+
+@pytest.mark.parametrize("name", list(STREAMS))
+def test_scaler_standardises_and_encodes_by_hand(name: str) -> None:
+    inputs = SCALER.transform(_golden(name))
+    assert inputs.dtype == np.float32 and inputs.shape == (len(STREAMS[name].t), 16 + 3)
+    np.testing.assert_allclose(inputs, _golden_inputs(name), rtol=1e-6, atol=1e-6)
+
+
+def test_scaler_spot_values() -> None:
+    a = SCALER.transform(_golden("A"))
+    assert a[4, 2] == pytest.approx((1_200 - 40_000) / 30_000)  # altitude
+    assert a[3, 8] == pytest.approx((800 - 10) / 400)  # acceleration of row 3
+    assert a[2, 3] == pytest.approx((3 - 3) / 2, abs=1e-7)  # the carried intensity
+    assert a[2, 15] == pytest.approx((1 - 0.1) / 0.3)  # intensity_missing
+    assert a[0, 12] == pytest.approx((0.4 - 0.7) / 0.25)  # altitude_over_max at the floor
+    assert a[4, 14] == pytest.approx((2.25 - 0.5) / 1.25)  # time_since_max
+    assert list(a[:, 16]) == [0, 1, 1, 1, 1] and list(a[:, 18]) == [1, 1, 1, 0, 0]
+
+
+def test_batch_windows_of_the_shuffled_input_equal_the_golden_windows() -> None:
+    windows, context = batch_windows(_batch_input(), SCALER)
+    assert windows.shape == (len(SHUFFLE), L, 19) and windows.dtype == np.float32
+    for k, source in enumerate(SHUFFLE):
+        name, i = SOURCES[source]
+        expected = _golden_inputs(name)[list(WINDOW_ROWS[i])]
+        np.testing.assert_allclose(
+            windows[k], expected, rtol=1e-6, atol=1e-6, err_msg=f"input row {k}: {name}[{i}]"
+        )
+        assert context[k] == CONTEXT[i], f"input row {k}: {name}[{i}]"
+
+
+@pytest.mark.parametrize("name", list(STREAMS))
+def test_stream_windows_point_by_point_equal_the_golden_windows(name: str) -> None:
+    columns = STREAMS[name].columns()
+    memory: StreamMemory | None = None
+    for i in range(len(columns[TIMESTAMP])):
+        if memory is not None:
+            memory = StreamMemory.from_dict(json.loads(json.dumps(memory.to_dict())))
+        window, context, memory = stream_windows(
+            {c: v[i : i + 1] for c, v in columns.items()}, SCALER, memory
+        )
+        expected = _golden_inputs(name)[list(WINDOW_ROWS[i])]
+        np.testing.assert_allclose(window[0], expected, rtol=1e-6, atol=1e-6, err_msg=f"row {i}")
+        assert list(context) == [CONTEXT[i]]
+
+
+# --- golden probabilities through a bundle --------------------------------------------------
+
+#: The model: sigmoid(W_LAST · window[L−1] + W_FIRST · window[0] + BIAS). It reads the window's
+#: newest row and its oldest (the padding of the first rows), so a window of wrong rows shows.
+W_LAST = np.concatenate(
+    [
+        [0.3, -0.2, 0.5, 0.1, 0.2, 0.1, 0.4, -0.3, 0.2, 0.1, 0.15, -0.4, 0.6, -0.3, -0.2, 0.5],
+        [0.3, 0.2, -0.5],  # the thermometer inputs
+    ]
+)
+W_FIRST = np.concatenate(
+    [
+        [-0.1, 0.1, 0.3, -0.2, 0.1, -0.1, 0.2, 0.1, 0.1, -0.2, 0.1, 0.3, -0.2, 0.2, 0.1, -0.3],
+        [-0.2, 0.1, 0.2],
+    ]
+)
+BIAS = -0.5
+#: Not 0.5: two golden probabilities (B[2] ≈ 0.461, C[2] ≈ 0.454) lie between 0.42 and 0.5, so
+#: scoring that ignored the bundle's threshold would decide them differently.
+THRESHOLD = 0.42
+
+
+def _onnx_model() -> onnx.ModelProto:
+    f = len(W_LAST)
+    nodes = [
+        helper.make_node("Gather", ["windows", "last"], ["newest"], axis=1),
+        helper.make_node("Gather", ["windows", "zero"], ["oldest"], axis=1),
+        helper.make_node("MatMul", ["newest", "w_last"], ["a"]),
+        helper.make_node("MatMul", ["oldest", "w_first"], ["b"]),
+        helper.make_node("Add", ["a", "b"], ["ab"]),
+        helper.make_node("Add", ["ab", "bias"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["probability"]),
+    ]
+    initializers = [
+        helper.make_tensor("last", TensorProto.INT64, [], [L - 1]),
+        helper.make_tensor("zero", TensorProto.INT64, [], [0]),
+        helper.make_tensor("w_last", TensorProto.FLOAT, [f], W_LAST.tolist()),
+        helper.make_tensor("w_first", TensorProto.FLOAT, [f], W_FIRST.tolist()),
+        helper.make_tensor("bias", TensorProto.FLOAT, [], [BIAS]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "golden",
+        [helper.make_tensor_value_info("windows", TensorProto.FLOAT, ["batch", L, f])],
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch"])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> ModelInferenceService:
+    directory = tmp_path_factory.mktemp("golden") / "20260101-000000"
+    directory.mkdir()
+    onnx.save(_onnx_model(), str(directory / bundle.MODEL_FILE))
+    bundle.write_preprocessing(
+        directory, bundle.Preprocessing(tuple(FEATURE_NAMES), SCALER, THRESHOLD)
+    )
+    bundle.write_metadata(directory, {"metrics": {}})
+    return ModelInferenceService(directory, threads=1)
+
+
+def _probability(windows: Array) -> Array:
+    """The model by hand, in float64, on golden windows."""
+    logit = windows[:, -1] @ W_LAST + windows[:, 0] @ W_FIRST + BIAS
+    return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float64)
+
+
+def _golden_probability(name: str) -> Array:
+    inputs = _golden_inputs(name)
+    return _probability(np.stack([inputs[list(rows)] for rows in WINDOW_ROWS[: len(inputs)]]))
+
+
+#: ONNX Runtime computes in float32: inputs rounded to ~6e-8 relative, a 19+19-term dot product
+#: of terms ≲ 3, so the logit is within ~1e-5 and the probability (slope ≤ 1/4) within ~3e-6.
+PROBABILITY_ATOL = 1e-5
+
+
+def test_the_threshold_splits_the_golden_probabilities() -> None:
+    # Guards the fixture: both classes occur, and no probability is near the threshold.
+    p = np.concatenate([_golden_probability(name) for name in STREAMS])
+    assert (p >= THRESHOLD).any() and (p < THRESHOLD).any()
+    assert np.abs(p - THRESHOLD).min() > 1e-3
+    assert ((p >= THRESHOLD) & (p < 0.5)).any()
+
+
+def test_bundle_probabilities_of_the_shuffled_input_equal_the_hand_model(
+    service: ModelInferenceService,
+) -> None:
+    scores = service.predict_batch(_batch_input())
+    golden = {name: _golden_probability(name) for name in STREAMS}
+    expected = np.array([golden[name][i] for name, i in (SOURCES[k] for k in SHUFFLE)])
+    np.testing.assert_allclose(scores.probability, expected, rtol=0, atol=PROBABILITY_ATOL)
+    np.testing.assert_array_equal(scores.reentry_phase, (expected >= THRESHOLD).astype(int))
+    expected_context = [CONTEXT[SOURCES[k][1]] for k in SHUFFLE]
+    np.testing.assert_array_equal(scores.context_points, expected_context)
+
+
+@pytest.mark.parametrize("name", ["A", "C"])
+def test_bundle_point_by_point_equals_the_hand_model(
+    service: ModelInferenceService, name: str
+) -> None:
+    columns = STREAMS[name].columns()
+    memory: StreamMemory | None = None
+    probabilities, decisions, contexts = [], [], []
+    for i in range(len(columns[TIMESTAMP])):
+        if memory is not None:
+            memory = StreamMemory.from_dict(json.loads(json.dumps(memory.to_dict())))
+        scores, memory = service.predict_stream(
+            {c: v[i : i + 1] for c, v in columns.items()}, memory
+        )
+        probabilities.append(float(scores.probability[0]))
+        decisions.append(int(scores.reentry_phase[0]))
+        contexts.append(int(scores.context_points[0]))
+    expected = _golden_probability(name)
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=PROBABILITY_ATOL)
+    assert decisions == [int(p >= THRESHOLD) for p in expected]
+    assert contexts == list(CONTEXT)
