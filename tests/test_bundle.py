@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +136,151 @@ def test_encoding_round_trips_and_format_1_and_2_bundles_still_load(tmp_path: Pa
         bundle.Preprocessing.from_dict({**data, "bin_encoding": bad_kind})
     with pytest.raises(bundle.BundleError, match="bin_encoding has no 'kind' entry"):
         bundle.Preprocessing.from_dict({**data, "bin_encoding": {"edges": edges}})
+
+
+# ----------------------------------------------------------------------------- hand-built bundles
+
+#: Rows of one stream, as scoring takes them (enough rows to fill a few windows).
+STREAM_ROWS: dict[str, np.ndarray] = {
+    "track_id": np.full(6, 4),
+    "sensor_id": np.full(6, 2),
+    "timestamp": 1_000.0 + 0.5 * np.arange(6),
+    "latitude": 45.0 + 0.001 * np.arange(6),
+    "longitude": np.full(6, 7.0),
+    "altitude": np.array([90e3, 80e3, 60e3, 40e3, 20e3, 5e3]),
+    "radiometric_intensity": np.linspace(0.1, 0.9, 6),
+}
+
+
+def tiny_onnx_model(
+    path: Path, sequence_length: int, width: int, batch: int | str = "batch", sign: float = 1.0
+) -> None:
+    """A real ONNX model: probability = sigmoid(sign × mean of the window's values).
+
+    ``batch`` is the input's batch dimension: a name leaves it free (as the real export does), an
+    int fixes it, as a model exported without a dynamic batch axis would.
+    """
+    from onnx import TensorProto, checker, helper
+
+    windows = helper.make_tensor_value_info(
+        "windows", TensorProto.FLOAT, [batch, sequence_length, width]
+    )
+    probability = helper.make_tensor_value_info("probability", TensorProto.FLOAT, [batch])
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["windows", "axes"], ["mean"], keepdims=0),
+            helper.make_node("Mul", ["mean", "sign"], ["logit"]),
+            helper.make_node("Sigmoid", ["logit"], ["probability"]),
+        ],
+        "tiny",
+        [windows],
+        [probability],
+        [
+            helper.make_tensor("axes", TensorProto.INT64, [2], [1, 2]),
+            helper.make_tensor("sign", TensorProto.FLOAT, [], [sign]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9  # readable by every onnxruntime the project allows
+    checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+
+
+def write_onnx_bundle(
+    directory: Path, *, batch: int | str = "batch", sequence_length: int = 3
+) -> Path:
+    """A complete, checksummed bundle built by hand: the 16 features, no encoding, a tiny model."""
+    from missile_classifier.scoring.features import FEATURE_NAMES, N_FEATURES
+
+    directory.mkdir(parents=True)
+    tiny_onnx_model(directory / bundle.MODEL_FILE, sequence_length, N_FEATURES, batch)
+    scaler = Scaler(np.zeros(N_FEATURES), np.full(N_FEATURES, 1e4), sequence_length)
+    bundle.write_preprocessing(directory, bundle.Preprocessing(FEATURE_NAMES, scaler, 0.5))
+    bundle.write_metadata(directory, {"metrics": {}})
+    return directory
+
+
+def _rewrite_metadata(directory: Path, change: dict[str, object]) -> None:
+    meta = json.loads((directory / bundle.METADATA_FILE).read_text())
+    (directory / bundle.METADATA_FILE).write_text(json.dumps({**meta, **change}))
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe{}", "not valid JSON"),  # not even UTF-8
+        (b"[1, 2]", r"not a JSON object \(list\)"),
+        (b'"20260101-000000"', r"not a JSON object \(str\)"),
+        (b"null", r"not a JSON object \(NoneType\)"),
+        (b'{"format": 3, "files": ["model.onnx"]}', "'files' is not an object"),
+    ],
+)
+def test_unreadable_metadata_is_a_clear_bundle_error(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    directory = _make(tmp_path, "v1")
+    (directory / bundle.METADATA_FILE).write_bytes(content)
+    with pytest.raises(bundle.BundleError, match=problem) as raised:
+        bundle.load(directory)
+    assert str(raised.value).startswith(f"{directory / bundle.METADATA_FILE}: ")
+
+
+@pytest.mark.parametrize("required", [bundle.MODEL_FILE, bundle.PREPROCESSING_FILE])
+def test_metadata_must_list_the_model_and_the_preprocessing(tmp_path: Path, required: str) -> None:
+    # The file is there and intact: only the list that vouches for it leaves it out.
+    directory = _make(tmp_path, "v1")
+    files = json.loads((directory / bundle.METADATA_FILE).read_text())["files"]
+    del files[required]
+    _rewrite_metadata(directory, {"files": files})
+    assert (directory / required).is_file()
+    with pytest.raises(bundle.BundleError, match=f"metadata lists no {re.escape(required)}$"):
+        bundle.load(directory)
+
+
+@pytest.mark.parametrize(
+    "listed",
+    ["../outside.bin", "plots/../../outside.bin", "<absolute>", "link.bin", "loop", "nul\0.bin"],
+)
+def test_listed_files_outside_the_bundle_are_refused(tmp_path: Path, listed: str) -> None:
+    # The outside file exists and its checksum is right: loading used to read it and succeed.
+    directory = _make(tmp_path, "v1")
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"not part of any bundle")
+    if listed == "<absolute>":
+        listed = str(outside)
+    if listed == "link.bin":  # inside by name, outside once the link is followed
+        (directory / "link.bin").symlink_to(outside)
+    if listed == "loop":  # a link to itself resolves nowhere: refused like outside, not a crash
+        (directory / "loop").symlink_to("loop")
+    files = json.loads((directory / bundle.METADATA_FILE).read_text())["files"]
+    _rewrite_metadata(directory, {"files": {**files, listed: bundle.sha256(outside)}})
+    with pytest.raises(bundle.BundleError, match="a path outside the bundle folder") as raised:
+        bundle.load(directory)
+    assert repr(listed) in str(raised.value)
+
+
+def test_a_listed_path_that_stays_inside_is_fine(tmp_path: Path) -> None:
+    directory = _make(tmp_path, "v1")
+    files = json.loads((directory / bundle.METADATA_FILE).read_text())["files"]
+    roundabout = {"plots/../plots/roc.png": files["plots/roc.png"]}
+    _rewrite_metadata(directory, {"files": {**files, **roundabout}})
+    assert "plots/../plots/roc.png" in bundle.load(directory).metadata["files"]
+
+
+def test_unlisted_files_are_accepted_and_never_read(tmp_path: Path) -> None:
+    from missile_classifier.scoring.inference import ModelInferenceService
+
+    directory = write_onnx_bundle(tmp_path / "v1")
+    before = ModelInferenceService(directory).predict_batch(STREAM_ROWS).probability
+    # Added after export, so metadata.json does not list them: another valid model that would
+    # answer differently, garbage, and a link that cannot even be opened.
+    (directory / "old").mkdir()
+    tiny_onnx_model(directory / "old" / bundle.MODEL_FILE, 3, 16, sign=-1.0)
+    (directory / "preprocessing.json.bak").write_text("{not json")
+    (directory / "dangling").symlink_to(tmp_path / "nowhere")
+    loaded = bundle.load(directory)
+    assert set(loaded.metadata["files"]) == {bundle.MODEL_FILE, bundle.PREPROCESSING_FILE}
+    after = ModelInferenceService(directory).predict_batch(STREAM_ROWS).probability
+    np.testing.assert_array_equal(after, before)
+    assert len(np.unique(before)) > 1  # the tiny model does depend on its input

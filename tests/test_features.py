@@ -85,6 +85,82 @@ def test_rates_divide_by_the_real_time_step() -> None:
     np.testing.assert_allclose(features[:, F["distance_from_start"]], alt - alt[0], rtol=1e-6)
 
 
+#: Straight up at 45°N, 7°E with irregular steps: 100 m/s for 2 s, then 140 m/s, steady.
+CLIMB_T = np.array([0.0, 2.0, 2.5, 3.0])
+CLIMB_ALT = np.array([1_000.0, 1_200.0, 1_270.0, 1_340.0])
+CLIMB_INTENSITY = np.array([0.2, 0.6, 0.7, 0.7])
+
+
+def _climb(rows: slice, state: StreamState | None = None) -> tuple[np.ndarray, StreamState]:
+    n = len(CLIMB_T)
+    return stream_features(
+        CLIMB_T[rows],
+        np.full(n, 45.0)[rows],
+        np.full(n, 7.0)[rows],
+        CLIMB_ALT[rows],
+        CLIMB_INTENSITY[rows],
+        state=state,
+    )
+
+
+def test_acceleration_needs_three_rows() -> None:
+    # Row 1 has one velocity (100 m/s) and nothing to difference it with: its acceleration is 0,
+    # not 100 m/s over 2 s. Row 2 changes speed by 40 m/s in 0.5 s: 80 m/s², divided by the real
+    # step. The intensity rate divides by the real step as well: +0.4 in 2 s, +0.1 in 0.5 s.
+    features, state = _climb(slice(None))
+    np.testing.assert_allclose(features[:, F["speed"]], [0, 100, 140, 140], rtol=1e-6)
+    acceleration = features[:, F["acceleration"]]
+    assert acceleration[0] == 0.0 and acceleration[1] == 0.0
+    assert acceleration[2] == pytest.approx(80.0, rel=1e-6)
+    assert acceleration[3] == pytest.approx(0.0, abs=1e-5)
+    np.testing.assert_allclose(features[:, F["radiometric_rate"]], [0, 0.2, 0.2, 0], atol=1e-12)
+    assert state.count == 4 and state.speed == pytest.approx(140.0, rel=1e-6)
+
+
+def test_a_stream_resumed_after_one_row_still_zeroes_its_next_acceleration() -> None:
+    _, after_one = _climb(slice(0, 1))
+    assert after_one.count == 1 and after_one.speed == 0.0
+    resumed, _ = _climb(slice(1, None), after_one)
+    assert resumed[0, F["acceleration"]] == 0.0  # the stream's second row
+    assert resumed[1, F["acceleration"]] == pytest.approx(80.0, rel=1e-6)
+    _, after_two = _climb(slice(0, 2))
+    assert after_two.count == 2
+    resumed, _ = _climb(slice(2, None), after_two)
+    assert resumed[0, F["acceleration"]] == pytest.approx(80.0, rel=1e-6)  # the third row
+
+
+# Equivalent mutants of stream_features (no test can tell them apart):
+# - dropping ``dtype=np.float64`` from the altitude or intensity conversion: every use of them
+#   mixes them with float64 values first (ECEF from float64 latitude, a float64 running maximum,
+#   a float64 forward fill), so the float32 values are widened exactly before any arithmetic;
+#   likewise for the ECEF coordinates, which pymap3d already returns in float64, and for the
+#   ENU velocities (float64 in, float64 out).
+# - ``missing.astype(None)``: NumPy's default dtype is float64, what the code asks for.
+# - ``zip(..., strict=True)`` → no ``strict`` / ``strict=False``: both sides always hold 3 items.
+# - ``np.where(dt > 0, dt, 2.0)`` (instead of 1.0): only a fresh stream's first row has dt = 0,
+#   and all its differences are 0 too, so 0 / 1 and 0 / 2 are both 0.
+def test_inputs_of_another_float_width_are_computed_in_float64() -> None:
+    # Columns may arrive as float32 (e.g. from a parquet file): the features are those of the
+    # same values in float64, not float32 arithmetic.
+    rng = np.random.default_rng(4)
+    n = 20
+    t = (0.05 + np.cumsum(rng.choice([0.3, 7.1, 0.05, 90.7], n))).astype(np.float32)
+    # Some steps between these float32 times are not float32 numbers themselves.
+    assert not np.array_equal(np.diff(t).astype(np.float64), np.diff(t.astype(np.float64)))
+    columns = [
+        t,
+        (50 + np.cumsum(rng.normal(0, 0.01, n))).astype(np.float32),
+        (8 + np.cumsum(rng.normal(0, 0.01, n))).astype(np.float32),
+        np.linspace(1e5, 2e4, n).astype(np.float32),
+        rng.random(n).astype(np.float32),
+    ]
+    narrow, narrow_state = stream_features(*columns)
+    wide, wide_state = stream_features(*(c.astype(np.float64) for c in columns))
+    assert narrow.dtype == np.float64
+    np.testing.assert_array_equal(narrow, wide)
+    assert narrow_state == wide_state
+
+
 def test_first_row_has_no_motion_and_east_motion_is_east() -> None:
     t = np.arange(4.0)
     lon = 10.0 + np.arange(4) * 0.001  # ~111 m per step at the equator
@@ -123,7 +199,14 @@ def test_time_must_increase(t: list[float]) -> None:
 def test_resumed_rows_must_be_later_than_the_state() -> None:
     one = np.ones(1)
     _, state = stream_features(one * 5, one, one, one, one)
-    with pytest.raises(ValueError, match="strictly increase"):
+    with pytest.raises(ValueError, match=r"^timestamps of a stream must strictly increase$"):
         stream_features(one * 5, one, one, one, one, state=state)
-    with pytest.raises(ValueError, match="at least one row"):
+    with pytest.raises(ValueError, match=r"^a stream needs at least one row$"):
         stream_features(*(np.empty(0) for _ in range(5)))
+
+
+def test_no_new_rows_after_a_state_give_no_features_and_the_same_state() -> None:
+    one = np.ones(1)
+    _, state = stream_features(one * 5, one, one, one, one)
+    features, after = stream_features(*(np.empty(0) for _ in range(5)), state=state)
+    assert features.shape == (0, N_FEATURES) and after == state

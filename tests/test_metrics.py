@@ -216,11 +216,51 @@ def test_f1_at_cuts_and_choose_threshold_match_brute_force(pairs: list[tuple[int
 
 
 def test_evaluate_predictions_merges_row_and_stream_metrics() -> None:
+    # Expected values worked out by hand from the four streams above, not by the functions
+    # evaluate_predictions is built from. A probability equal to the threshold is reentry.
     rows = ROWS
     proba = np.where(rows["y_pred"] == 1, 0.8, 0.2)
     result = evaluate_predictions(
-        rows["track_id"], rows["sensor_id"], rows["timestamp"], rows["y_true"], proba, 0.5
+        rows["track_id"], rows["sensor_id"], rows["timestamp"], rows["y_true"], proba, 0.8
     )
-    assert result["tracks"] == metrics_of(rows)
-    row_keys = classification_metrics(rows["y_true"], proba, 0.5).keys()
-    assert set(result) == {*row_keys, "tracks"}
+    # Rows: LATE tn 4 fn 1 tp 3, EARLY tn 2 fp 2 tp 4, MISSED tn 4 fn 4, FALSE tn 4 fp 2.
+    assert result["confusion_matrix"] == [[14, 4], [5, 7]]
+    assert (result["rows"], result["threshold"]) == (30, 0.8)
+    assert result["accuracy"] == pytest.approx(21 / 30)
+    assert result["precision"] == pytest.approx(7 / 11)
+    assert result["recall"] == pytest.approx(7 / 12)
+    assert result["f1"] == pytest.approx(14 / 23)
+    # 12 positives (7 at 0.8, 5 at 0.2), 18 negatives (4 at 0.8, 14 at 0.2): of 216 pairs 98 are
+    # ordered right and 98 tied (half each). Average precision: 7/12 · 7/11 + 5/12 · 12/30.
+    assert result["roc_auc"] == pytest.approx(147 / 216)
+    assert result["pr_auc"] == pytest.approx(71 / 132)
+    tracks = result["tracks"]
+    assert [s["error_s"] for s in tracks["per_stream"]] == [0.5, -1.0, None, None]
+    assert [s["flicker"] for s in tracks["per_stream"]] == [0, 0, 0, 2]
+    assert (tracks["missed_onsets"], tracks["false_onsets"]) == (1, 1)
+    assert tracks["within_tolerance"] == pytest.approx(1 / 3)
+    assert set(result) == {
+        "rows",
+        "threshold",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "pr_auc",
+        "confusion_matrix",
+        "tracks",
+    }
+
+
+def test_evaluate_predictions_decides_streams_with_its_threshold_and_tolerance() -> None:
+    rows = ROWS
+    proba = np.where(rows["y_pred"] == 1, 0.8, 0.2)
+    args = (rows["track_id"], rows["sensor_id"], rows["timestamp"], rows["y_true"], proba)
+    silent = evaluate_predictions(*args, 0.9)  # nothing reaches 0.9: no row, no onset called
+    assert silent["confusion_matrix"] == [[18, 0], [12, 0]]
+    assert silent["tracks"]["missed_onsets"] == 3 and silent["tracks"]["false_onsets"] == 0
+    assert silent["tracks"]["flicker"] == {"total": 0, "streams_with_flicker": 0}
+    wide = evaluate_predictions(*args, 0.5, tolerance_s=1.0)
+    assert wide["tracks"]["tolerance_s"] == 1.0
+    assert wide["tracks"]["within_tolerance"] == pytest.approx(2 / 3)

@@ -140,7 +140,13 @@ def test_predict_keeps_rows_order_and_columns(workspace: Path, labeled: bool) ->
         "threshold"
     ]
     decided = out["predicted_reentry_phase"].astype(int)
+    # The file keeps 6 decimals, so only rows within 1e-6 of the threshold could go either way.
     assert ((probability >= threshold + 1e-6) <= (decided == 1)).all()
+    assert ((probability < threshold - 1e-6) <= (decided == 0)).all()
+    # Not one class everywhere (the checks above allow it when every probability is on one
+    # side of the threshold): the data has both phases, and so do the answers.
+    labels = pd.read_csv(workspace / "data/test.csv")["reentry_phase"]
+    assert set(labels) == {0, 1} and set(decided) == {0, 1}
     assert "rows/s" in result.stderr
 
 

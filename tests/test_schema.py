@@ -92,6 +92,29 @@ def test_duplicate_rows_are_rejected(tmp_path: Path, challenge_frame: pd.DataFra
     assert info.value.count == 2 and info.value.line == len(challenge_frame) + 2
 
 
+def test_a_repeated_key_is_rejected_even_when_the_other_values_differ(
+    tmp_path: Path, challenge_frame: pd.DataFrame
+) -> None:
+    # Two observations of one stream at one time that disagree: the duplicate is the key
+    # (track_id, sensor_id, timestamp), not the whole row.
+    again = challenge_frame.iloc[[5, 6]].assign(
+        latitude=lambda f: f["latitude"] + 0.5,
+        altitude=lambda f: f["altitude"] + 100.0,
+        radiometric_intensity=np.nan,
+        reentry_phase=lambda f: 1 - f["reentry_phase"],
+    )
+    frame = pd.concat([challenge_frame, again], ignore_index=True)
+    path = _write(tmp_path, frame)
+    line = len(challenge_frame) + 2
+    timestamp = float(challenge_frame["timestamp"].iloc[5])
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path, require_labels=True)
+    assert str(info.value) == (
+        f"{path}: column 'timestamp': repeats a (track_id, sensor_id, timestamp) already seen "
+        f"(2 rows; first at line {line}, value {timestamp!r})"
+    )
+
+
 def test_same_timestamp_on_another_sensor_is_fine(challenge_frame: pd.DataFrame) -> None:
     other = challenge_frame.assign(sensor_id=4)
     df, report = validate_frame(pd.concat([challenge_frame, other]))
@@ -104,8 +127,15 @@ def test_unsorted_rows_are_sorted_with_a_warning(
     shuffled = challenge_frame.sample(frac=1.0, random_state=3)
     with caplog.at_level(logging.WARNING):
         df, report = read_tracks(_write(tmp_path, shuffled))
-    assert len(report.warnings) == 1 and "sorted" in caplog.text
-    pd.testing.assert_frame_equal(df, load_tracks(_write(tmp_path, challenge_frame, "ok.csv")))
+    moved = int((shuffled.index.to_numpy() != np.arange(len(shuffled))).sum())
+    assert report.warnings == [
+        f"{tmp_path / 'bad.csv'}: {moved} rows were not in (track_id, sensor_id, timestamp) "
+        "order; sorted"
+    ]
+    assert report.warnings[0] in caplog.text
+    # The simulator writes canonical order (and CSV keeps every float exactly): the expected
+    # frame comes from there, not from the validation under test.
+    pd.testing.assert_frame_equal(df, challenge_frame.reset_index(drop=True))
 
 
 def test_extra_columns_are_kept(challenge_frame: pd.DataFrame) -> None:
@@ -175,3 +205,87 @@ def test_valid_frames_pass_unchanged(latitude: list[float], other: float) -> Non
     df, report = validate_frame(frame)
     assert report.warnings == [] and len(df) == n
     np.testing.assert_array_equal(df["latitude"], frame["latitude"])
+
+
+def test_error_messages_give_the_count_the_first_line_and_its_value(
+    tmp_path: Path, challenge_frame: pd.DataFrame
+) -> None:
+    frame = challenge_frame.copy()
+    frame.loc[[15, 20, 21], "latitude"] = 95.2
+    path = _write(tmp_path, frame)
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)
+    assert str(info.value) == (
+        f"{path}: column 'latitude': is outside [-90, 90] (3 rows; first at line 17, value 95.2)"
+    )
+    assert info.value.value == 95.2 and type(info.value.value) is float  # not a NumPy scalar
+
+
+@pytest.mark.parametrize(
+    ("column", "bad", "detail"),
+    [
+        ("track_id", 1.5, "is not an integer (1 row; first at line 2, value 1.5)"),
+        ("altitude", "high", "is not a number (1 row; first at line 2, value 'high')"),
+        ("longitude", "", "has missing values (1 row; first at line 2, value nan)"),
+        (
+            "radiometric_intensity",
+            np.inf,
+            "has infinite values (1 row; first at line 2, value inf)",
+        ),
+        ("reentry_phase", 2, "is not 0 or 1 (1 row; first at line 2, value 2.0)"),
+    ],
+)
+def test_one_bad_row_is_reported_in_the_singular(
+    tmp_path: Path, challenge_frame: pd.DataFrame, column: str, bad: float | str, detail: str
+) -> None:
+    frame = challenge_frame.astype({column: object})
+    frame.loc[0, column] = bad
+    path = _write(tmp_path, frame)
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)
+    assert str(info.value) == f"{path}: column {column!r}: {detail}"
+
+
+def test_messages_without_rows_have_no_detail(
+    tmp_path: Path, challenge_frame: pd.DataFrame
+) -> None:
+    path = _write(tmp_path, challenge_frame.drop(columns=["altitude", "latitude"]))
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)
+    assert str(info.value) == f"{path}: column 'latitude': missing column(s) latitude, altitude"
+    with pytest.raises(SchemaError) as info:
+        load_tracks(tmp_path / "absent.csv")
+    assert str(info.value) == f"{tmp_path / 'absent.csv'}: file not found"
+
+
+@pytest.mark.parametrize("column", ["sensor_id", "latitude", "reentry_phase"])
+def test_boolean_columns_are_rejected_with_their_type(
+    tmp_path: Path, challenge_frame: pd.DataFrame, column: str
+) -> None:
+    # True/False would quietly become 1/0: a sensor id, a latitude or a label it never was.
+    frame = challenge_frame.assign(**{column: challenge_frame[column] > 0})
+    path = _write(tmp_path, frame)  # pandas reads True/False back as a bool column
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)
+    assert str(info.value) == f"{path}: column {column!r}: has type bool, expected numbers"
+    with pytest.raises(SchemaError, match="has type bool, expected numbers"):
+        validate_frame(frame)
+
+
+@pytest.mark.parametrize(
+    ("column", "limit"),
+    [("latitude", 90.0), ("latitude", -90.0), ("longitude", 180.0), ("longitude", -180.0)],
+)
+def test_coordinate_limits_are_inclusive(
+    challenge_frame: pd.DataFrame, column: str, limit: float
+) -> None:
+    frame = challenge_frame.copy()
+    frame.loc[[3, 4], column] = limit  # the poles and the antimeridian are real places
+    df, _ = validate_frame(frame)
+    assert (df.loc[[3, 4], column] == limit).all()
+    beyond = np.nextafter(limit, np.inf if limit > 0 else -np.inf)  # the next float out
+    frame.loc[4, column] = beyond
+    with pytest.raises(SchemaError, match=r"is outside \[") as info:
+        validate_frame(frame)
+    assert (info.value.column, info.value.line, info.value.count) == (column, 6, 1)
+    assert info.value.value == beyond

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,15 @@ import pandas as pd
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from missile_classifier.columns import FEATURE_COLUMNS
 from missile_classifier.schema import frame_columns
 from missile_classifier.scoring import bundle
 from missile_classifier.scoring.inference import ModelInferenceService
+from missile_classifier.service import state as service_state
 from missile_classifier.service.app import ConfigError, create_app, load_settings
+from test_bundle import write_onnx_bundle
 
 POINT = {
     "timestamp": 1731308400.0,
@@ -66,6 +70,33 @@ def samples_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _scrape(client: FlaskClient) -> Scrape:
+    """Every sample of /metrics, by name and exact label set."""
+    text = client.get("/metrics").get_data(as_text=True)
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _added(before: Scrape, after: Scrape, name: str, **labels: str) -> float:
+    """How much one sample (name and exact labels) grew between two scrapes."""
+    key = (name, frozenset(labels.items()))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+def _agree(predictions: list[dict[str, Any]], threshold: float) -> None:
+    """Label, phase and probability tell one story: reentry iff phase 1 iff p ≥ threshold."""
+    for p in predictions:
+        reentry = p["probability"] >= threshold
+        assert p["reentry_phase"] == (1 if reentry else 0), (p, threshold)
+        assert p["label"] == ("reentry" if reentry else "non_reentry"), (p, threshold)
+
+
 def test_probes(client: FlaskClient) -> None:
     assert client.get("/livez").get_json() == {"status": "alive"}
     health = client.get("/health")
@@ -102,6 +133,12 @@ def test_streaming_point_by_point_equals_batch_and_cli(
     assert [p["reentry_phase"] for p in streamed] == [
         p["reentry_phase"] for p in batch["predictions"]
     ][::-1]
+    threshold = client.get("/info").get_json()["model"]["threshold"]
+    _agree(streamed, threshold)
+    _agree(batch["predictions"], threshold)
+    # Not "reentry everywhere": the track has both phases, and so do the answers.
+    assert set(track["reentry_phase"]) == {0, 1}
+    assert {p["label"] for p in streamed} == {"reentry", "non_reentry"}
     assert client.get("/health").get_json()["store"]["active_streams"] == 1
 
 
@@ -196,9 +233,9 @@ def test_info_and_openapi(client: FlaskClient) -> None:
         assert f"#/components/schemas/{name}" in refs and name in spec["components"]["schemas"]
 
 
-def test_metrics_count_requests_predictions_and_errors(client: FlaskClient) -> None:
-    client.post("/predict", json={k: v for k, v in POINT.items() if k != "track_id"})
-    client.post("/predict", data=b"{", content_type="application/json")
+def test_metrics_count_requests_predictions_and_errors(
+    client: FlaskClient, trained_bundle: Path
+) -> None:
     text = client.get("/metrics").get_data(as_text=True)
     for name in (
         "missile_classifier_requests_total",
@@ -210,7 +247,47 @@ def test_metrics_count_requests_predictions_and_errors(client: FlaskClient) -> N
         "missile_classifier_active_streams",
     ):
         assert name in text
-    assert 'missile_classifier_errors_total{type="bad_json"}' in text
+    single = {k: v for k, v in POINT.items() if k != "track_id"}
+    samples = samples_of(_track(trained_bundle))
+    # Counters are per process (other tests add to them too): compare two scrapes around a
+    # known sequence of requests.
+    before = _scrape(client)
+    answered = [
+        client.post("/predict", json=single).get_json(),
+        client.post("/predict", json={**single, "altitude": 80_000.0}).get_json(),
+        client.post("/predict", json=POINT).get_json(),
+    ]
+    _error(client.post("/predict", data=b"{", content_type="application/json"), 400, "bad_json")
+    _error(client.post("/predict", json={**POINT, "latitude": 91}), 422, "validation_error")
+    batch = client.post("/batch_predict", json={"samples": samples})
+    assert batch.status_code == 200
+    answered += batch.get_json()["predictions"]
+    _error(client.get("/nope"), 404, "not_found")
+    after = _scrape(client)
+
+    requests = "missile_classifier_requests_total"
+    assert _added(before, after, requests, method="POST", endpoint="/predict", status="200") == 3
+    assert _added(before, after, requests, method="POST", endpoint="/predict", status="400") == 1
+    assert _added(before, after, requests, method="POST", endpoint="/predict", status="422") == 1
+    assert (
+        _added(before, after, requests, method="POST", endpoint="/batch_predict", status="200") == 1
+    )
+    assert _added(before, after, requests, method="GET", endpoint="unmatched", status="404") == 1
+    errors = "missile_classifier_errors_total"
+    for code in ("bad_json", "validation_error", "not_found"):
+        assert _added(before, after, errors, type=code) == 1, code
+    assert _added(before, after, errors, type="internal_error") == 0
+    # One prediction counted per answered row, in the class it was answered with.
+    ones = sum(p["reentry_phase"] == 1 for p in answered)
+    zeros = sum(p["reentry_phase"] == 0 for p in answered)
+    assert ones > 0 and zeros > 0 and ones + zeros == 3 + len(samples)
+    predictions = "missile_classifier_predictions_total"
+    assert _added(before, after, predictions, **{"class": "reentry"}) == ones
+    assert _added(before, after, predictions, **{"class": "non_reentry"}) == zeros
+    inference = "missile_classifier_inference_duration_seconds_count"
+    assert _added(before, after, inference, kind="single") == 2
+    assert _added(before, after, inference, kind="stream") == 1
+    assert _added(before, after, inference, kind="batch") == 1
 
 
 def test_request_id_is_honoured_and_logged(
@@ -329,3 +406,153 @@ def test_a_new_model_version_replaces_the_old_in_model_info(
     assert f'missile_classifier_model_info{{version="{source.name}"}} 0.0' in text
     assert 'missile_classifier_model_info{version="29990101-000000"} 1.0' in text
     state.store.close()
+
+
+def test_trackless_samples_in_one_batch_are_each_a_stream_of_their_own(
+    client: FlaskClient, trained_bundle: Path
+) -> None:
+    # Consecutive points of one sensor, sent without track_id: nothing joins them into a stream,
+    # even with equal timestamps (one stream could not hold two rows at one time) or none.
+    rows = samples_of(_track(trained_bundle))[200:206]
+    samples = [{k: v for k, v in row.items() if k != "track_id"} for row in rows]
+    samples[3]["timestamp"] = samples[2]["timestamp"]
+    del samples[5]["timestamp"]
+    del samples[4]["timestamp"]
+    batch = client.post("/batch_predict", json={"samples": samples})
+    assert batch.status_code == 200, batch.get_data(as_text=True)
+    predictions = batch.get_json()["predictions"]
+    assert [p["context_points"] for p in predictions] == [1] * 6
+    assert {p["mode"] for p in predictions} == {"single"}
+    assert all(p["track_id"] is None for p in predictions)
+    alone = [client.post("/predict", json=sample).get_json() for sample in samples]
+    assert [p["context_points"] for p in alone] == [1] * 6
+    np.testing.assert_allclose(
+        [p["probability"] for p in predictions], [p["probability"] for p in alone], atol=1e-6
+    )
+    assert client.get("/health").get_json()["store"]["active_streams"] == 0  # store untouched
+
+
+def test_label_phase_and_threshold_agree_and_counters_follow_them(
+    client: FlaskClient, trained_bundle: Path
+) -> None:
+    threshold = client.get("/info").get_json()["model"]["threshold"]
+    frame = pd.read_csv(trained_bundle / "data" / "test.csv")
+    assert set(frame["reentry_phase"]) == {0, 1}
+    before = _scrape(client)
+    batch = client.post("/batch_predict", json={"samples": samples_of(frame)}).get_json()
+    points = [{k: v for k, v in s.items() if k != "track_id"} for s in samples_of(frame)[::40]]
+    singles = [client.post("/predict", json=point).get_json() for point in points]
+    after = _scrape(client)
+    answered = batch["predictions"] + singles
+    _agree(answered, threshold)
+    labels = [p["label"] for p in answered]
+    assert labels.count("reentry") > 0 and labels.count("non_reentry") > 0
+    predictions = "missile_classifier_predictions_total"
+    assert _added(before, after, predictions, **{"class": "reentry"}) == labels.count("reentry")
+    assert _added(before, after, predictions, **{"class": "non_reentry"}) == labels.count(
+        "non_reentry"
+    )
+
+
+def test_an_unexpected_inference_error_takes_the_model_out_of_service_until_a_reload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real failure inside ONNX Runtime: this model was exported with a fixed batch of one, so
+    # it passes the smoke test (one point) and answers single points, but a batch of two makes
+    # ONNX Runtime raise. The service cannot tell such a model from a broken one: it stops
+    # serving it and says why, until a reload finds a usable bundle.
+    models = tmp_path / "models"
+    bundle.point_latest(write_onnx_bundle(models / "20260101-000000", batch=1))
+    application = create_app({"model_path": models})
+    client = application.test_client()
+    single = {k: v for k, v in POINT.items() if k != "track_id"}
+    assert client.get("/health").status_code == 200
+    assert client.post("/predict", json=single).status_code == 200
+    before = _scrape(client)
+
+    two = [single, {**single, "altitude": 2_000.0}]
+    failed = client.post("/batch_predict", json={"samples": two})
+    _error(failed, 500, "internal_error")  # JSON, no stack trace
+    assert "ONNXRuntimeError" not in failed.get_data(as_text=True)  # details stay in the logs
+    health = client.get("/health")
+    assert health.status_code == 503
+    reason = health.get_json()["reason"]
+    assert reason.startswith("model unusable: InvalidArgument: ") and "Got: 2 Expected: 1" in reason
+    _error(client.post("/predict", json=single), 503, "model_unavailable")
+    info = client.get("/info").get_json()
+    assert info["model"] is None and info["service"]["ready"] is False
+    after = _scrape(client)
+    assert _added(before, after, "missile_classifier_errors_total", type="internal_error") == 1
+    assert after[("missile_classifier_model_ready_workers", frozenset())] == 0
+
+    # A fixed bundle is published; the next readiness probe after the retry interval (made
+    # immediate here) loads it, and batches work again.
+    bundle.point_latest(write_onnx_bundle(models / "20260102-000000"))
+    monkeypatch.setattr(service_state, "RELOAD_INTERVAL_S", 0.0)
+    health = client.get("/health")
+    assert health.status_code == 200, health.get_json()
+    assert health.get_json()["model_version"] == "20260102-000000"
+    batch = client.post("/batch_predict", json={"samples": two})
+    assert batch.status_code == 200 and batch.get_json()["count"] == 2
+    assert _scrape(client)[("missile_classifier_model_ready_workers", frozenset())] == 1
+    application.extensions["missile_classifier"].store.close()
+
+
+def test_a_probability_equal_to_the_threshold_is_reentry(tmp_path: Path) -> None:
+    # The hand-built model answers sigmoid(mean of the window); a point at 0°N 0°E, altitude 0,
+    # intensity 0 has every feature 0, so its probability is exactly 0.5, the bundle's threshold.
+    application = create_app({"model_path": write_onnx_bundle(tmp_path / "v1")})
+    client = application.test_client()
+    assert client.get("/info").get_json()["model"]["threshold"] == 0.5
+    zero = {"latitude": 0.0, "longitude": 0.0, "altitude": 0.0, "radiometric_intensity": 0.0}
+    body = client.post("/predict", json=zero).get_json()
+    assert body["probability"] == 0.5
+    assert (body["reentry_phase"], body["label"]) == (1, "reentry")
+    above = client.post("/predict", json={**zero, "altitude": 100.0}).get_json()
+    below = client.post("/predict", json={**zero, "altitude": -100.0}).get_json()
+    assert above["probability"] > 0.5 and (above["reentry_phase"], above["label"]) == (1, "reentry")
+    assert below["probability"] < 0.5 and (below["reentry_phase"], below["label"]) == (
+        0,
+        "non_reentry",
+    )
+    application.extensions["missile_classifier"].store.close()
+
+
+def _break_bundle(directory: Path, how: str) -> None:
+    """Make a valid hand-built bundle unusable in one way, with checksums that still match."""
+    from test_bundle import tiny_onnx_model
+
+    if how == "width":  # a model for 5 values per row; preprocessing makes 16
+        tiny_onnx_model(directory / bundle.MODEL_FILE, 3, 5)
+    elif how == "garbage":  # not an ONNX model at all
+        (directory / bundle.MODEL_FILE).write_bytes(b"not a protobuf")
+    else:  # the features in another order: the scaler would be applied to the wrong columns
+        pre = json.loads((directory / bundle.PREPROCESSING_FILE).read_text())
+        pre["feature_names"] = pre["feature_names"][::-1]
+        (directory / bundle.PREPROCESSING_FILE).write_text(json.dumps(pre))
+    meta = json.loads((directory / bundle.METADATA_FILE).read_text())
+    for key in ("format", "version", "files"):
+        del meta[key]
+    bundle.write_metadata(directory, meta)
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("width", r"takes windows of shape \['batch', 3, 5\].*makes \[batch, 3, 16\]"),
+        ("garbage", "ONNX Runtime cannot load it"),
+        ("features", "trained on the features .*retrain the model"),
+    ],
+)
+def test_an_unusable_model_leaves_the_worker_live_but_not_ready(
+    tmp_path: Path, how: str, reason: str
+) -> None:
+    directory = write_onnx_bundle(tmp_path / "v1")
+    _break_bundle(directory, how)
+    application = create_app({"model_path": directory})  # no crash: the worker stays up
+    client = application.test_client()
+    assert client.get("/livez").status_code == 200
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert re.search(reason, health.get_json()["reason"]), health.get_json()["reason"]
+    application.extensions["missile_classifier"].store.close()

@@ -216,7 +216,35 @@ def test_numpy_integers_name_the_same_stream(store: TrackStore) -> None:
 
 
 def test_ping(store: TrackStore) -> None:
-    store.ping()
+    # A working store answers at once, with nothing (problems are exceptions).
+    began = time.perf_counter()
+    assert store.ping() is None
+    assert time.perf_counter() - began < 0.5
+
+
+def test_redis_ping_says_why_it_cannot_be_used() -> None:
+    # PING must really ask Redis: nothing listens on this port, and the message says where and
+    # what was being done, promptly.
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    store = RedisTrackStore(url, socket_timeout=0.2)
+    began = time.perf_counter()
+    with pytest.raises(StoreUnavailable) as raised:
+        store.ping()
+    assert time.perf_counter() - began < 1.0
+    assert str(raised.value).startswith(f"Redis at {url} is unreachable while answering PING: ")
+    store.close()
+
+
+def test_redis_ping_follows_the_server_down_and_up() -> None:
+    with RedisServer() as server:
+        store = RedisTrackStore(server.url, prefix="ping", socket_timeout=0.2)
+        assert store.ping() is None  # type: ignore[func-returns-value]
+        server.stop()
+        with pytest.raises(StoreUnavailable, match="unreachable while answering PING"):
+            store.ping()
+        server.start()
+        assert store.ping() is None  # type: ignore[func-returns-value]
+        store.close()
 
 
 def test_limits_are_validated() -> None:
@@ -333,6 +361,43 @@ def test_redis_clear_leaves_other_prefixes_alone(redis_server: RedisServer) -> N
     assert mine.get(KEY) is None
     assert other.get(KEY) is not None and other.active_streams() == 1
     other.clear()
+
+
+@pytest.mark.parametrize("special", ["*", "?", "[xy]", "\\x"])
+def test_redis_prefix_with_glob_characters_counts_and_clears_only_its_own(
+    redis_server: RedisServer, special: str
+) -> None:
+    # Unescaped, the pattern "<base><special>:stream:*" would also match the keys of the store
+    # whose prefix is "<base>x": clearing one deployment would wipe another's streams.
+    # (Not escaping "]" would be an equivalent mutant of _glob_escape: once "[" is escaped, a
+    # "]" opens no class, and Redis matches it literally.)
+    base = f"glob-{uuid.uuid4().hex[:12]}"
+    mine = RedisTrackStore(redis_server.url, prefix=base + special)
+    other = RedisTrackStore(redis_server.url, prefix=base + "x")
+    admin = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        for track in (1, 2):
+            mine.update((track, 0), _bump)
+        for track in (1, 2, 3):
+            other.update((track, 0), _bump)
+        assert (mine.active_streams(), other.active_streams()) == (2, 3)
+        mine.clear()
+        assert mine.active_streams() == 0 and mine.get((1, 0)) is None
+        assert sorted(admin.keys(f"{base}x:*")) == [
+            f"{base}x:stream:1:0",
+            f"{base}x:stream:2:0",
+            f"{base}x:stream:3:0",
+            f"{base}x:streams",
+        ]
+        assert other.active_streams() == 3
+        assert all(_count(other, (track, 0)) == 1 for track in (1, 2, 3))
+        other.clear()
+        assert admin.keys(f"{base}*") == []
+    finally:
+        for store in (mine, other):
+            store.clear()
+            store.close()
+        admin.close()
 
 
 def _hammer(url: str, prefix: str, threads: int, updates: int) -> list[int]:

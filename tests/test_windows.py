@@ -10,11 +10,13 @@ import pytest
 
 from missile_classifier.schema import frame_columns
 from missile_classifier.scoring.encoding import BinEncoding
-from missile_classifier.scoring.features import N_FEATURES
+from missile_classifier.scoring.features import FEATURE_NAMES, N_FEATURES
 from missile_classifier.scoring.windows import (
     Scaler,
     StreamMemory,
+    batch_features,
     batch_windows,
+    group_streams,
     sliding_windows,
     stream_windows,
 )
@@ -70,7 +72,14 @@ ENCODED = Scaler(
 
 
 @pytest.mark.parametrize(
-    "scaler", [SCALER, ENCODED, Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 1)]
+    "scaler",
+    [
+        SCALER,
+        ENCODED,
+        Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 1),
+        # The shortest window with a memory: exactly one previous row must be carried.
+        Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 2),
+    ],
 )
 def test_point_by_point_through_json_memory_equals_batch(
     two_sensor_frame: pd.DataFrame, scaler: Scaler
@@ -101,3 +110,62 @@ def test_rows_going_back_in_time_across_chunks_are_refused(two_sensor_frame: pd.
     batch_windows({c: v[100:200] for c, v in columns.items()}, SCALER, memories)
     with pytest.raises(ValueError, match="time order across chunks"):
         batch_windows({c: v[:100] for c, v in columns.items()}, SCALER, memories)
+
+
+ALTITUDE = FEATURE_NAMES.index("altitude")
+
+
+def test_no_rows_make_no_streams_and_no_windows() -> None:
+    empty_ids, empty_times = np.zeros(0, dtype=np.int64), np.zeros(0)
+    streams = group_streams(empty_ids, empty_ids, empty_times)
+    assert streams.order.shape == (0,)
+    assert streams.bounds.tolist() == [0] and streams.bounds.dtype == np.int64  # no stream
+    assert streams.inverse().shape == (0,)
+    columns = {
+        "track_id": empty_ids,
+        "sensor_id": empty_ids,
+        **{c: empty_times for c in ("timestamp", "latitude", "longitude", "altitude")},
+        "radiometric_intensity": empty_times,
+    }
+    windows, context = batch_windows(columns, SCALER)
+    assert windows.shape == (0, 4, N_FEATURES) and context.shape == (0,)
+    assert batch_features(columns).shape == (0, N_FEATURES)
+
+
+def test_a_one_row_stream_among_others_gets_a_window_of_its_own_row() -> None:
+    # Input order interleaves five streams; each row has its own altitude, so a window's
+    # altitudes say which rows it holds. (track, sensor): (1, 1) has 3 rows, (2, 1) two, and
+    # (0, 5), (1, 2) and (3, 1) one each: first, in the middle and last in sorted order.
+    track = np.array([1, 3, 2, 1, 0, 1, 2, 1])
+    sensor = np.array([1, 1, 1, 2, 5, 1, 1, 1])
+    time = np.array([10.0, 12.0, 10.0, 10.5, 11.0, 10.5, 10.5, 11.0])
+    altitude = np.array([1e3, 4e3, 5e3, 7e3, 9e3, 2e3, 6e3, 3e3])
+    columns = {
+        "track_id": track,
+        "sensor_id": sensor,
+        "timestamp": time,
+        "latitude": np.full(8, 45.0),
+        "longitude": np.full(8, 7.0),
+        "altitude": altitude,
+        "radiometric_intensity": np.full(8, 0.5),
+    }
+    streams = group_streams(track, sensor, time)
+    assert streams.bounds.tolist() == [0, 1, 4, 5, 7, 8]  # (0,5) (1,1)×3 (1,2) (2,1)×2 (3,1)
+    windows, context = batch_windows(columns, SCALER)
+    assert context.tolist() == [1, 1, 1, 1, 1, 2, 2, 3]
+    np.testing.assert_array_equal(
+        windows[:, :, ALTITUDE],
+        [
+            [1e3, 1e3, 1e3, 1e3],
+            [4e3, 4e3, 4e3, 4e3],  # (3, 1), last in sorted order
+            [5e3, 5e3, 5e3, 5e3],
+            [7e3, 7e3, 7e3, 7e3],  # (1, 2), between its track's other sensor and track 2
+            [9e3, 9e3, 9e3, 9e3],  # (0, 5), first in sorted order
+            [1e3, 1e3, 1e3, 2e3],
+            [5e3, 5e3, 5e3, 6e3],
+            [1e3, 1e3, 2e3, 3e3],
+        ],
+    )
+    # A row alone has no motion: the one-row streams' speeds are 0, not a jump from a
+    # neighbouring stream's last row.
+    assert (windows[[1, 3, 4], -1, FEATURE_NAMES.index("speed")] == 0).all()

@@ -209,6 +209,19 @@ def check_scaler_path(model_path: str | Path, scaler_path: str | Path) -> None:
         )
 
 
+def _inside(directory: Path, name: str) -> bool:
+    """Whether the path ``name`` names in ``directory`` stays there once resolved.
+
+    ``directory`` must be resolved already. An absolute ``name`` replaces ``directory`` when
+    joined, so it is outside unless it points into the bundle; symbolic links are followed, so
+    a link in the bundle pointing elsewhere is outside too.
+    """
+    try:
+        return (directory / name).resolve().is_relative_to(directory)
+    except (OSError, RuntimeError, ValueError):  # a NUL byte in the name, a symlink loop
+        return False
+
+
 def load(path: str | Path) -> Bundle:
     """Read a bundle after verifying every checksum in its ``metadata.json``.
 
@@ -216,7 +229,8 @@ def load(path: str | Path) -> Bundle:
         path: A bundle folder, a folder holding ``latest`` (e.g. ``models``) or a bundle's file.
 
     Raises:
-        BundleError: If a file is missing, a checksum differs, or the format is unknown.
+        BundleError: If a file is missing, a checksum differs, the format is unknown,
+            ``metadata.json`` is not a JSON object, or it lists a file outside the bundle.
     """
     if not Path(path).exists():
         raise BundleError(
@@ -229,17 +243,28 @@ def load(path: str | Path) -> Bundle:
         raise BundleError(f"{path}: no model bundle here (no {METADATA_FILE}); train one first")
     try:
         metadata = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{meta_path}: not valid JSON ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise BundleError(f"{meta_path}: not a JSON object ({type(metadata).__name__})")
     if metadata.get("format") not in READABLE_FORMATS:
         raise BundleError(
             f"{meta_path}: bundle format {metadata.get('format')!r}; this version reads "
             f"formats {', '.join(map(str, READABLE_FORMATS))}"
         )
-    files: dict[str, str] = metadata.get("files", {})
+    files = metadata.get("files", {})
+    if not isinstance(files, dict):
+        raise BundleError(f"{meta_path}: 'files' is not an object of file names and checksums")
     for required in (MODEL_FILE, PREPROCESSING_FILE):
         if required not in files:
             raise BundleError(f"{directory}: metadata lists no {required}")
+    # Every listed name must stay inside the bundle, checked before any file is read: a
+    # metadata.json naming ``../x`` or ``/etc/x`` would otherwise make loading read that file.
+    for name in files:
+        if not _inside(directory, name):
+            raise BundleError(
+                f"{meta_path}: lists {name!r}, a path outside the bundle folder {directory}"
+            )
     for name, expected in files.items():
         file = directory / name
         if not file.is_file():

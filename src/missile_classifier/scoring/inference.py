@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from missile_classifier.scoring import bundle as bundles
-from missile_classifier.scoring.windows import StreamMemory, batch_windows, stream_windows
+from missile_classifier.scoring.features import FEATURE_NAMES
+from missile_classifier.scoring.windows import Scaler, StreamMemory, batch_windows, stream_windows
 
 #: Windows per ONNX Runtime call: large enough to amortise the call, small enough to stay in
 #: cache (measured: 256–1,024 rows per call ran fastest on 2 cores; 50,000 ran 10× slower).
@@ -44,15 +45,28 @@ class ModelInferenceService:
 
         self.bundle = bundles.load(model_path)
         pre = self.bundle.preprocessing
+        if tuple(pre.feature_names) != FEATURE_NAMES:
+            # The scaler's columns would be applied to other features: wrong answers, no error.
+            raise bundles.BundleError(
+                f"{self.bundle.path}: trained on the features {list(pre.feature_names)}, but "
+                f"this version computes {list(FEATURE_NAMES)}; retrain the model"
+            )
         self.scaler = pre.scaler
         self.threshold = pre.threshold
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.log_severity_level = 3
-        self._session = ort.InferenceSession(
-            str(self.bundle.model_path), options, providers=["CPUExecutionProvider"]
-        )
-        self._input = self._session.get_inputs()[0].name
+        try:
+            self._session = ort.InferenceSession(
+                str(self.bundle.model_path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ONNX Runtime's errors (Fail, InvalidProtobuf…) are plain
+            raise bundles.BundleError(
+                f"{self.bundle.model_path}: ONNX Runtime cannot load it: {exc}"
+            ) from None
+        model_input = self._session.get_inputs()[0]
+        self._input = model_input.name
+        _check_input_shape(model_input.shape, self.scaler, self.bundle.model_path)
 
     @property
     def model_version(self) -> str:
@@ -117,3 +131,20 @@ class ModelInferenceService:
         columns = {k: np.array([v], dtype=np.float64) for k, v in point.items()}
         scores, _ = self.predict_stream(columns, None)
         return scores
+
+
+def _check_input_shape(shape: list[Any], scaler: Scaler, model_path: Path) -> None:
+    """Refuse a model whose input cannot take the windows the preprocessing makes.
+
+    Dimensions the model leaves free (names such as ``batch``) match anything.
+    """
+    expected = ("batch", scaler.sequence_length, scaler.n_inputs)
+    fits = len(shape) == 3 and all(
+        not isinstance(have, int) or want == "batch" or have == want
+        for have, want in zip(shape, expected, strict=True)
+    )
+    if not fits:
+        raise bundles.BundleError(
+            f"{model_path}: the model takes windows of shape {shape}, but preprocessing.json "
+            f"makes [batch, {scaler.sequence_length}, {scaler.n_inputs}]"
+        )

@@ -70,7 +70,9 @@ class ServiceState:
                 probability = float(model.predict_single(_SMOKE_POINT).probability[0])
                 if not 0.0 <= probability <= 1.0:
                     raise BundleError(f"smoke inference returned {probability}")
-            except (BundleError, OSError, ValueError, RuntimeError) as exc:
+            # Any failure here leaves the worker up and not ready, saying why: ONNX Runtime's own
+            # errors are plain Exceptions, and a crash would only restart into the same failure.
+            except Exception as exc:
                 self.model, self.reason = None, f"model unavailable: {exc}"
                 metrics.MODEL_READY.set(0)
                 log.error(
