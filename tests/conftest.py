@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -24,14 +26,31 @@ def good_csv(tmp_path: Path, challenge_frame: pd.DataFrame) -> Path:
     return path
 
 
+#: A folder that keeps the trained bundle between pytest sessions. `make mutation` sets it: each
+#: mutant runs its tests in a new session, and training the bundle costs ~20 s every time.
+BUNDLE_CACHE = "MISSILE_CLASSIFIER_TEST_BUNDLE_CACHE"
+
+
 @pytest.fixture(scope="session")
 def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small trained bundle (challenge data, 2 epochs): ``<root>/models`` and ``<root>/data``."""
+    root = tmp_path_factory.mktemp("bundle")
+    cache = os.environ.get(BUNDLE_CACHE)
+    if not cache:
+        _train_small_bundle(root)
+        return root
+    if not (Path(cache) / "models" / "latest").is_dir():
+        _train_small_bundle(Path(cache))
+    # A copy per session: no test can change what the next session gets.
+    shutil.copytree(cache, root, symlinks=True, dirs_exist_ok=True)
+    return root
+
+
+def _train_small_bundle(root: Path) -> None:
     from missile_classifier.simulation.dataset import simulate_dataset, write_dataset
     from missile_classifier.training.config import TrainConfig
     from missile_classifier.training.train import run_training
 
-    root = tmp_path_factory.mktemp("bundle")
     write_dataset(simulate_dataset("challenge", 8, seed=5, test_fraction=0.25), root / "data")
     run_training(
         TrainConfig(
@@ -44,4 +63,3 @@ def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
             baselines=("dummy",),
         )
     )
-    return root
