@@ -36,9 +36,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Tables stay readable when stdout is a pipe or a file (Rich would assume 80 columns).
-out = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True)
+# Tables stay readable when stdout is a pipe or a file (Rich would assume 80 columns); messages
+# are never hard-wrapped there, so one message stays one line for grep and log collectors.
+out = Console(width=None if sys.stdout.isatty() else 120, soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 log = logging.getLogger("missile_classifier")
 
 #: Files ``simulate`` writes; it replaces them only when they came from an earlier simulation.
