@@ -147,7 +147,7 @@ STREAM_ROWS: dict[str, np.ndarray] = {
     "timestamp": 1_000.0 + 0.5 * np.arange(6),
     "latitude": 45.0 + 0.001 * np.arange(6),
     "longitude": np.full(6, 7.0),
-    "altitude": np.array([90e3, 80e3, 60e3, 40e3, 20e3, 5e3]),
+    "altitude": np.array([90e3, 87e3, 84e3, 81e3, 78e3, 75e3]),  # falling 6 km/s
     "radiometric_intensity": np.linspace(0.1, 0.9, 6),
 }
 

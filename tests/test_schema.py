@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from missile_classifier.columns import COLUMNS, FEATURE_COLUMNS, LABEL
 from missile_classifier.schema import SchemaError, load_tracks, read_tracks, validate_frame
+from missile_classifier.scoring.plausibility import ID_LIMITS, LIMITS
 
 
 def _write(tmp_path: Path, frame: pd.DataFrame, name: str = "bad.csv") -> Path:
@@ -155,7 +157,6 @@ def test_unreadable_files(tmp_path: Path, content: str | None, problem: str) -> 
         load_tracks(path)
 
 
-_numbers = st.floats(allow_nan=False, allow_infinity=False, width=64)
 _bad_values = st.sampled_from([np.nan, np.inf, -np.inf, 1e9, -1e9])
 
 
@@ -179,8 +180,9 @@ def test_one_bad_value_anywhere_is_found(row: int, column: str, value: float) ->
         }
     )
     frame.loc[row, column] = value
-    if column in ("altitude", "timestamp") and np.isfinite(value):
-        validate_frame(frame)  # large finite altitudes and times are legal
+    low, high = LIMITS[column]
+    if low <= value <= high:  # 1e9 s is 2001: a legal time
+        validate_frame(frame)
         return
     with pytest.raises(SchemaError) as info:
         validate_frame(frame)
@@ -188,7 +190,10 @@ def test_one_bad_value_anywhere_is_found(row: int, column: str, value: float) ->
 
 
 @settings(max_examples=40, deadline=None)
-@given(latitude=st.lists(st.floats(-90, 90), min_size=1, max_size=30), other=_numbers)
+@given(
+    latitude=st.lists(st.floats(-90, 90), min_size=1, max_size=30),
+    other=st.floats(-1_000, 1_000),
+)
 def test_valid_frames_pass_unchanged(latitude: list[float], other: float) -> None:
     n = len(latitude)
     frame = pd.DataFrame(
@@ -289,3 +294,72 @@ def test_coordinate_limits_are_inclusive(
         validate_frame(frame)
     assert (info.value.column, info.value.line, info.value.count) == (column, 6, 1)
     assert info.value.value == beyond
+
+
+def _one_row(**values: object) -> pd.DataFrame:
+    row: dict[str, object] = {
+        "timestamp": 1.7e9,
+        "track_id": 1,
+        "sensor_id": 0,
+        "latitude": 10.0,
+        "longitude": 20.0,
+        "altitude": 5_000.0,
+        "radiometric_intensity": 0.4,
+    }
+    return pd.DataFrame([{**row, **values}])
+
+
+@pytest.mark.parametrize(
+    ("column", "inside", "outside", "limits"),
+    [
+        ("altitude", 10_000_000.0, 10_000_000.5, "[-1,000, 10,000,000]"),
+        ("altitude", -1_000.0, -1_000.5, "[-1,000, 10,000,000]"),
+        ("timestamp", 4_102_444_800.0, 4_102_444_800.5, "[0, 4,102,444,800]"),
+        ("timestamp", 0.0, -0.5, "[0, 4,102,444,800]"),
+        ("radiometric_intensity", -1_000.0, -1_000.5, "[-1,000, 1,000]"),
+        ("radiometric_intensity", 1_000.0, 1e308, "[-1,000, 1,000]"),
+    ],
+)
+def test_values_beyond_the_physical_limits_are_refused(
+    column: str, inside: float, outside: float, limits: str
+) -> None:
+    # The limits are inclusive: an altitude of exactly 10,000 km is a (very high) measurement.
+    validate_frame(_one_row(**{column: inside}))
+    with pytest.raises(SchemaError) as info:
+        validate_frame(_one_row(**{column: outside}), "x.csv")
+    assert str(info.value) == (
+        f"x.csv: column {column!r}: is outside {limits} (1 row; first at line 2, value {outside!r})"
+    )
+
+
+def test_ids_keep_every_int64_value_exactly(tmp_path: Path) -> None:
+    # Beyond 2**53 a float64 cannot hold every integer: two tracks would merge into one.
+    smallest, biggest = ID_LIMITS
+    frame = pd.concat(
+        [_one_row(track_id=biggest), _one_row(track_id=biggest - 1, sensor_id=smallest)]
+    )
+    path = _write(tmp_path, frame)
+    df = load_tracks(path)
+    assert df["track_id"].tolist() == [2**63 - 2, 2**63 - 1]  # sorted by track
+    assert df["sensor_id"].tolist() == [-(2**63), 0] and df["track_id"].dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("9223372036854775808", "is beyond the int64 range"),
+        (
+            "18446744073709551616",
+            "is outside [-9,223,372,036,854,775,808, 9,223,372,036,854,775,807]",
+        ),
+        (
+            "-18446744073709551616",
+            "is outside [-9,223,372,036,854,775,808, 9,223,372,036,854,775,807]",
+        ),
+    ],
+)
+def test_ids_beyond_int64_are_refused(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(f"{','.join(FEATURE_COLUMNS)}\n1.7e9,{text},0,10,20,5000,0.4\n")
+    with pytest.raises(SchemaError, match=re.escape(f"column 'track_id': {problem} (1 row")):
+        load_tracks(path)

@@ -101,7 +101,9 @@ def test_point_by_point_through_json_memory_equals_batch(
     np.testing.assert_array_equal(np.concatenate(rows), whole)
     np.testing.assert_array_equal(np.concatenate(contexts), whole_context)
     assert memory is not None and memory.count == 30
-    assert len(memory.recent) == scaler.sequence_length - 1
+    # The memory holds the last row's whole window (what a quarantined next point is given).
+    assert len(memory.recent) == scaler.sequence_length
+    np.testing.assert_array_equal(memory.recent, whole[-1])
 
 
 def test_rows_going_back_in_time_across_chunks_are_refused(two_sensor_frame: pd.DataFrame) -> None:

@@ -31,6 +31,7 @@ from missile_classifier.columns import (
     TIMESTAMP,
     TRACK_ID,
 )
+from missile_classifier.scoring.plausibility import ID_LIMITS, LIMITS
 
 if TYPE_CHECKING:  # pandas is a training-side dependency; the service never loads CSVs.
     import pandas as pd
@@ -40,7 +41,13 @@ log = logging.getLogger(__name__)
 #: Columns that must be finite on every row. The intensity may be missing (empty cell / NaN):
 #: real sensors drop it, and the feature function fills it (documented there).
 REQUIRED_FINITE: Final = (TIMESTAMP, TRACK_ID, SENSOR_ID, LATITUDE, LONGITUDE, ALTITUDE)
-RANGES: Final = {LATITUDE: (-90.0, 90.0), LONGITUDE: (-180.0, 180.0)}
+#: Inclusive limits of every value (see :mod:`missile_classifier.scoring.plausibility`); a
+#: missing intensity is allowed, an intensity out of its limits is not.
+RANGES: Final = {
+    **LIMITS,
+    TRACK_ID: ID_LIMITS,
+    SENSOR_ID: ID_LIMITS,
+}
 
 #: Data starts on line 2 of a CSV file (line 1 is the header).
 _FIRST_DATA_LINE: Final = 2
@@ -94,6 +101,11 @@ def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _number(value: float) -> str:
+    """A limit as people write it: ``-1,000``, ``9,223,372,036,854,775,807``."""
+    return f"{value:,.0f}" if isinstance(value, float) else f"{value:,}"
+
+
 def _reject(
     df: pd.DataFrame, mask: np.ndarray, source: str, column: str, problem: str, line_offset: int
 ) -> None:
@@ -123,7 +135,11 @@ def _coerce_numeric(df: pd.DataFrame, source: str, line_offset: int) -> None:
             or pd.api.types.is_string_dtype(raw)
         ):
             raise SchemaError(source, f"has type {raw.dtype}, expected numbers", column=column)
-        numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+        numbers = pd.to_numeric(raw, errors="coerce")
+        if column in INTEGER_COLUMNS and pd.api.types.is_signed_integer_dtype(numbers):
+            df[column] = numbers.astype("int64")  # as read: float64 would round ids beyond 2**53
+            continue
+        numbers = numbers.astype("float64")
         _reject(
             df,
             (numbers.isna() & raw.notna()).to_numpy(),
@@ -186,12 +202,17 @@ def validate_frame(
             (values < low) | (values > high),
             source,
             column,
-            f"is outside [{low:g}, {high:g}]",
+            f"is outside [{_number(low)}, {_number(high)}]",
             line_offset,
         )
     for column in INTEGER_COLUMNS:
         values = df[column].to_numpy()
-        _reject(df, values != np.round(values), source, column, "is not an integer", line_offset)
+        if values.dtype.kind == "f":
+            _reject(
+                df, values != np.round(values), source, column, "is not an integer", line_offset
+            )
+            # The float64 nearest 2**63 - 1 is 2**63 itself, which int64 cannot hold.
+            _reject(df, values >= 2.0**63, source, column, "is beyond the int64 range", line_offset)
         df[column] = values.astype("int64")
     if report.labeled:
         labels = df[LABEL].to_numpy()

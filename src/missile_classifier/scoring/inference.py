@@ -16,7 +16,13 @@ import numpy as np
 
 from missile_classifier.scoring import bundle as bundles
 from missile_classifier.scoring.features import FEATURE_NAMES
-from missile_classifier.scoring.windows import Scaler, StreamMemory, batch_windows, stream_windows
+from missile_classifier.scoring.windows import (
+    ModelInputs,
+    Scaler,
+    StreamMemory,
+    batch_inputs,
+    stream_inputs,
+)
 
 #: Windows per ONNX Runtime call: large enough to amortise the call, small enough to stay in
 #: cache (measured: 256–1,024 rows per call ran fastest on 2 cores; 50,000 ran 10× slower).
@@ -30,6 +36,16 @@ class Scores:
     probability: np.ndarray
     reentry_phase: np.ndarray
     context_points: np.ndarray
+    #: Index into :data:`~missile_classifier.scoring.plausibility.REASONS`: 0 for a row that
+    #: entered its stream; else the jump rule it broke (it has its stream's previous answer).
+    quarantine: np.ndarray
+    #: The row started its stream afresh (earlier points kept disagreeing with it).
+    restarted: np.ndarray
+
+    @property
+    def quarantined(self) -> int:
+        """Rows quarantined by the jump rule."""
+        return int(np.count_nonzero(self.quarantine))
 
 
 class ModelInferenceService:
@@ -99,9 +115,15 @@ class ModelInferenceService:
         ]
         return np.concatenate(parts).astype(np.float32)
 
-    def _scores(self, windows: np.ndarray, context: np.ndarray) -> Scores:
-        probability = self.predict_windows(windows)
-        return Scores(probability, (probability >= self.threshold).astype(np.int64), context)
+    def _scores(self, inputs: ModelInputs) -> Scores:
+        probability = self.predict_windows(inputs.windows)
+        return Scores(
+            probability,
+            (probability >= self.threshold).astype(np.int64),
+            inputs.context_points,
+            inputs.quarantine,
+            inputs.restarted,
+        )
 
     def predict_batch(
         self,
@@ -116,15 +138,14 @@ class ModelInferenceService:
             memories: Per-stream memories to continue from (updated in place), for scoring a
                 long file in chunks; ``None`` treats every stream as starting here.
         """
-        windows, context = batch_windows(columns, self.scaler, memories)
-        return self._scores(windows, context)
+        return self._scores(batch_inputs(columns, self.scaler, memories))
 
     def predict_stream(
         self, columns: Mapping[str, np.ndarray], memory: StreamMemory | None
     ) -> tuple[Scores, StreamMemory]:
         """Score the next time-ordered rows of one stream, continuing from ``memory``."""
-        windows, context, new_memory = stream_windows(columns, self.scaler, memory)
-        return self._scores(windows, context), new_memory
+        inputs, new_memory = stream_inputs(columns, self.scaler, memory)
+        return self._scores(inputs), new_memory
 
     def predict_single(self, point: Mapping[str, float]) -> Scores:
         """Score one observation on its own (no history: one context point)."""

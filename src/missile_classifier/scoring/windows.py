@@ -12,15 +12,35 @@ give the same windows, which is what makes streaming answers equal batch answers
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from missile_classifier.columns import INPUT_COLUMNS, SENSOR_ID, TIMESTAMP, TRACK_ID
+from missile_classifier.columns import (
+    ALTITUDE,
+    INPUT_COLUMNS,
+    INTENSITY,
+    LATITUDE,
+    LONGITUDE,
+    SENSOR_ID,
+    TIMESTAMP,
+    TRACK_ID,
+)
 from missile_classifier.scoring.encoding import BinEncoding
-from missile_classifier.scoring.features import N_FEATURES, StreamState, stream_features
+from missile_classifier.scoring.features import (
+    N_FEATURES,
+    RunStates,
+    StateArrays,
+    StreamState,
+    ecef,
+    run_features,
+)
+from missile_classifier.scoring.plausibility import Reference, Screening, screen
+
+#: A stream's key: ``(track_id, sensor_id)``.
+StreamKey = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -54,9 +74,10 @@ class StreamMemory:
     """Everything the next rows of a stream need: O(1) in the stream's length."""
 
     state: StreamState
-    #: Last ``sequence_length - 1`` scaled feature rows, oldest first (fewer at the start).
+    #: The window of the stream's last accepted row: its last ``sequence_length`` scaled rows,
+    #: oldest first (fewer at the stream's start). A quarantined next point is answered with it.
     recent: np.ndarray
-    #: Rows seen so far.
+    #: Rows the stream holds (accepted since it started).
     count: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,11 +86,43 @@ class StreamMemory:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StreamMemory:
-        """Inverse of :meth:`to_dict`."""
-        recent = np.asarray(data["recent"], dtype=np.float32)
-        if recent.size == 0:  # windows of one row keep no history (its width is then unknown)
-            recent = np.empty((0, 0), dtype=np.float32)
-        return cls(StreamState.from_dict(data["state"]), recent, int(data["count"]))
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: ``data`` is not a memory of this version.
+        """
+        try:
+            recent = np.asarray(data["recent"], dtype=np.float32)
+            memory = cls(StreamState.from_dict(data["state"]), recent, int(data["count"]))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a stream memory of this version: {exc}") from None
+        if recent.ndim != 2 or len(recent) == 0:
+            raise ValueError("not a stream memory of this version: no recent rows")
+        return memory
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the model reads for each row, and how the row was treated."""
+
+    #: ``(n, sequence_length, n_inputs)`` float32.
+    windows: np.ndarray
+    #: Real rows in each window.
+    context_points: np.ndarray
+    #: Index into :data:`~missile_classifier.scoring.plausibility.REASONS`: 0 if the row
+    #: entered its stream, else the rule it broke (it then has its stream's previous window).
+    quarantine: np.ndarray
+    #: The row started its stream afresh after points that kept disagreeing with it.
+    restarted: np.ndarray
+
+    def take(self, index: np.ndarray) -> ModelInputs:
+        """The rows at ``index``, in that order."""
+        return ModelInputs(
+            self.windows[index],
+            self.context_points[index],
+            self.quarantine[index],
+            self.restarted[index],
+        )
 
 
 def sliding_windows(rows: np.ndarray, starts: np.ndarray, sequence_length: int) -> np.ndarray:
@@ -83,8 +136,13 @@ def sliding_windows(rows: np.ndarray, starts: np.ndarray, sequence_length: int) 
     Returns:
         ``(n, sequence_length, F)``; window ``i`` ends with row ``i``.
     """
-    offsets = np.arange(sequence_length) - (sequence_length - 1)
-    index = np.maximum(np.arange(len(rows))[:, None] + offsets[None, :], starts[:, None])
+    return _gather(rows, np.arange(len(rows)), starts, sequence_length)
+
+
+def _gather(rows: np.ndarray, ends: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Windows of ``rows`` ending at ``ends``, left-padded with the row at ``starts``."""
+    offsets = np.arange(length) - (length - 1)
+    index = np.maximum(ends[:, None] + offsets[None, :], starts[:, None])
     windows: np.ndarray = rows[index]
     return windows
 
@@ -103,23 +161,32 @@ def stream_windows(
     Returns:
         Windows ``(n, L, F)``, context points per row ``(n,)`` and the memory after the rows.
     """
-    features, state = stream_features(
-        *(np.asarray(columns[c], dtype=np.float64) for c in INPUT_COLUMNS),
-        state=None if memory is None else memory.state,
+    inputs, after = stream_inputs(columns, scaler, memory)
+    return inputs.windows, inputs.context_points, after
+
+
+def stream_inputs(
+    columns: Mapping[str, np.ndarray], scaler: Scaler, memory: StreamMemory | None = None
+) -> tuple[ModelInputs, StreamMemory]:
+    """Like :func:`stream_windows`, with how each row was treated (see :class:`ModelInputs`)."""
+    n = len(columns[TIMESTAMP])
+    if n == 0:
+        if memory is None:
+            raise ValueError("a stream needs at least one row")
+        return _no_inputs(scaler), memory
+    values = {c: np.asarray(columns[c], dtype=np.float64) for c in INPUT_COLUMNS}
+    inputs, memories = _inputs_of_streams(values, np.array([0, n]), [memory], scaler, True)
+    assert memories is not None
+    return inputs, memories[0]
+
+
+def _no_inputs(scaler: Scaler) -> ModelInputs:
+    return ModelInputs(
+        np.empty((0, scaler.sequence_length, scaler.n_inputs), dtype=np.float32),
+        np.empty(0, dtype=np.int64),
+        np.empty(0, dtype=np.int8),
+        np.empty(0, dtype=bool),
     )
-    scaled = scaler.transform(features)
-    before = 0 if memory is None else memory.count
-    if memory is not None and len(memory.recent):
-        # While the stream is shorter than a window, ``recent`` still starts at its first row,
-        # so padding from index 0 pads with the stream's first row, as in one batch call.
-        scaled = np.concatenate([memory.recent, scaled])
-    length = scaler.sequence_length
-    windows = sliding_windows(scaled, np.zeros(len(scaled), dtype=np.int64), length)
-    n_old = len(scaled) - len(features)
-    count = before + len(features)
-    context = np.minimum(np.arange(before + 1, count + 1), length)
-    keep = scaled[-(length - 1) :] if length > 1 else scaled[:0]
-    return windows[n_old:], context, StreamMemory(state, keep.copy(), count)
 
 
 @dataclass(frozen=True)
@@ -148,27 +215,24 @@ def group_streams(track_id: np.ndarray, sensor_id: np.ndarray, timestamp: np.nda
     return Streams(order, bounds)
 
 
-def _split_streams(
+def _sorted_streams(
     columns: Mapping[str, np.ndarray],
-) -> tuple[Streams, list[tuple[slice, dict[str, np.ndarray]]]]:
-    """Rows grouped into streams: the grouping, and each stream's sorted rows with their slice."""
+) -> tuple[Streams, dict[str, np.ndarray], list[StreamKey]]:
+    """Rows grouped into streams: the grouping, the sorted input columns and each stream's key."""
     streams = group_streams(columns[TRACK_ID], columns[SENSOR_ID], columns[TIMESTAMP])
-    sorted_columns = {
-        c: np.asarray(columns[c])[streams.order] for c in (*INPUT_COLUMNS, TRACK_ID, SENSOR_ID)
-    }
-    parts = [
-        (slice(begin, end), {c: v[begin:end] for c, v in sorted_columns.items()})
-        for begin, end in zip(streams.bounds[:-1], streams.bounds[1:], strict=True)
-    ]
-    return streams, parts
+    values = {c: np.asarray(columns[c], dtype=np.float64)[streams.order] for c in INPUT_COLUMNS}
+    first = streams.bounds[:-1]
+    tracks = np.asarray(columns[TRACK_ID])[streams.order][first].tolist()
+    sensors = np.asarray(columns[SENSOR_ID])[streams.order][first].tolist()
+    return streams, values, list(zip(tracks, sensors, strict=True))
 
 
-def batch_windows(
+def batch_inputs(
     columns: Mapping[str, np.ndarray],
     scaler: Scaler,
-    memories: dict[tuple[int, int], StreamMemory] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Windows and context points of every row, in the input order of ``columns``.
+    memories: dict[StreamKey, StreamMemory] | None = None,
+) -> ModelInputs:
+    """Model inputs of every row, in the input order of ``columns``.
 
     Args:
         columns: Column arrays of rows in any order (grouped into streams here).
@@ -177,33 +241,253 @@ def batch_windows(
             caller can score a long file chunk by chunk.
 
     Raises:
-        ValueError: If a stream's rows do not come after the time its memory has reached.
+        ValueError: If a stream's rows do not come after the time its memory has reached, or
+            two rows of a stream share a timestamp.
     """
-    streams, parts = _split_streams(columns)
-    n = len(streams.order)
-    windows = np.empty((n, scaler.sequence_length, scaler.n_inputs), dtype=np.float32)
-    context = np.empty(n, dtype=np.int64)
-    for rows, part in parts:
-        key = (int(part[TRACK_ID][0]), int(part[SENSOR_ID][0]))
-        memory = memories.get(key) if memories is not None else None
-        if memory is not None and part[TIMESTAMP][0] <= memory.state.timestamp:
-            raise ValueError(
-                f"stream (track_id={key[0]}, sensor_id={key[1]}): timestamp {part[TIMESTAMP][0]} "
-                f"is not after {memory.state.timestamp}, already seen; rows of a stream must come "
-                "in time order across chunks"
-            )
-        windows[rows], context[rows], new_memory = stream_windows(part, scaler, memory)
-        if memories is not None:
-            memories[key] = new_memory
-    inverse = streams.inverse()
-    return windows[inverse], context[inverse]
+    streams, values, keys = _sorted_streams(columns)
+    if len(streams.order) == 0:
+        return _no_inputs(scaler)
+    priors = [memories.get(key) for key in keys] if memories is not None else [None] * len(keys)
+    inputs, after = _inputs_of_streams(
+        values, streams.bounds, priors, scaler, keep_memories=memories is not None, keys=keys
+    )
+    if memories is not None and after is not None:
+        memories.update(zip(keys, after, strict=True))
+    return inputs.take(streams.inverse())
+
+
+def batch_windows(
+    columns: Mapping[str, np.ndarray],
+    scaler: Scaler,
+    memories: dict[StreamKey, StreamMemory] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windows and context points of every row, in input order (see :func:`batch_inputs`)."""
+    inputs = batch_inputs(columns, scaler, memories)
+    return inputs.windows, inputs.context_points
 
 
 def batch_features(columns: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Unscaled features of every row, in input order (what the scaler is fitted on)."""
-    streams, parts = _split_streams(columns)
-    features = np.empty((len(streams.order), N_FEATURES))
-    for rows, part in parts:
-        features[rows], _ = stream_features(*(part[c] for c in INPUT_COLUMNS))
-    in_input_order: np.ndarray = features[streams.inverse()]
+    """Unscaled features of every row, in input order (what the scaler is fitted on).
+
+    A quarantined row (see :mod:`.plausibility`) has the features of its stream's last
+    accepted row, as it has that row's window when scored.
+    """
+    streams, values, _ = _sorted_streams(columns)
+    if len(streams.order) == 0:
+        return np.empty((0, N_FEATURES))
+    rows = _accepted_rows(values, streams.bounds, [None] * (len(streams.bounds) - 1))
+    features, _ = _run_features(values, rows)
+    in_sorted_order = features[np.maximum(rows.source, 0)]
+    in_input_order: np.ndarray = in_sorted_order[streams.inverse()]
     return in_input_order
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The accepted rows of streams, split into runs (see :func:`_accepted_rows`)."""
+
+    screening: Screening
+    xyz: tuple[np.ndarray, np.ndarray, np.ndarray]
+    #: Sorted-row index of every accepted row.
+    accepted: np.ndarray
+    #: Stream of every accepted row.
+    stream: np.ndarray
+    #: Run bounds over the accepted rows (index of each run's first row, then the count).
+    run_bounds: np.ndarray
+    #: Stream of each run, and whether the run continues its stream's memory.
+    run_stream: np.ndarray
+    continues: np.ndarray
+    run_states: list[StreamState | None]
+    #: For every sorted row, the accepted row (index into ``accepted``) whose window it gets:
+    #: itself if accepted, else its stream's last accepted row; -1 if that came before these rows.
+    source: np.ndarray
+
+
+def _accepted_rows(
+    values: Mapping[str, np.ndarray], bounds: np.ndarray, states: Sequence[StreamState | None]
+) -> _Rows:
+    """Screen rows with the jump rule and cut the accepted ones into runs of one state each.
+
+    A run is the accepted rows of a stream up to a restart; the first run continues the
+    stream's memory (if any) unless a restart begins it.
+    """
+    t = values[TIMESTAMP]
+    n = len(t)
+    first = np.asarray(bounds[:-1], dtype=np.int64)
+    later = np.ones(n, dtype=bool)
+    later[first] = False
+    if np.any(np.diff(t)[later[1:]] <= 0):
+        raise ValueError("timestamps of a stream must strictly increase")
+    xyz = ecef(values[LATITUDE], values[LONGITUDE], values[ALTITUDE])
+    carried = StateArrays(states)
+    known = ~carried.fresh
+    reference = Reference(
+        known,
+        timestamp=carried.get("timestamp", np.nan),
+        altitude=carried.get("altitude", np.nan),
+        x=carried.get("x", np.nan),
+        y=carried.get("y", np.nan),
+        z=carried.get("z", np.nan),
+        quarantined=carried.get("quarantined", 0.0).astype(np.int64),
+    )
+    screening = screen(t, values[ALTITUDE], xyz, bounds, reference)
+    accepted = np.flatnonzero(screening.accepted)
+    row_stream = np.repeat(np.arange(len(first)), np.diff(bounds))
+    stream = row_stream[accepted]
+    new_stream = np.ones(len(accepted), dtype=bool)
+    new_stream[1:] = stream[1:] != stream[:-1]
+    starts = np.flatnonzero(new_stream | screening.restart[accepted])
+    run_stream = stream[starts]
+    continues = new_stream[starts] & ~screening.restart[accepted[starts]] & known[run_stream]
+    # The last accepted row at or before every row (-1 before any), kept within the stream.
+    last = np.where(screening.accepted, np.cumsum(screening.accepted) - 1, -1)
+    np.maximum.accumulate(last, out=last)
+    if len(accepted):
+        source = np.where((last >= 0) & (row_stream == stream[np.maximum(last, 0)]), last, -1)
+    else:  # every row here quarantined: all are answered from their streams' memories
+        source = last
+    return _Rows(
+        screening,
+        xyz,
+        accepted,
+        stream,
+        np.append(starts, len(accepted)),
+        run_stream,
+        continues,
+        [states[s] if c else None for s, c in zip(run_stream, continues, strict=True)],
+        source,
+    )
+
+
+def _check_after_memory(
+    t: np.ndarray,
+    bounds: np.ndarray,
+    priors: Sequence[StreamMemory | None],
+    keys: Sequence[StreamKey] | None,
+) -> None:
+    """Refuse rows of a stream that do not come after the last point its memory accepted."""
+    for s, (prior, begin) in enumerate(zip(priors, bounds[:-1], strict=True)):
+        if prior is not None and t[begin] <= prior.state.timestamp:
+            if keys is None:
+                raise ValueError("timestamps of a stream must strictly increase")
+            raise ValueError(
+                f"stream (track_id={keys[s][0]}, sensor_id={keys[s][1]}): timestamp {t[begin]} "
+                f"is not after {prior.state.timestamp}, already seen; rows of a stream must come "
+                "in time order across chunks"
+            )
+
+
+def _own_or(
+    own: np.ndarray, values: np.ndarray, index: np.ndarray, other: np.ndarray
+) -> np.ndarray:
+    """``values[index]`` where ``own``, else ``other`` (``values`` may be empty: none own)."""
+    if len(values) == 0:
+        return other
+    picked: np.ndarray = np.where(own, values[np.maximum(index, 0)], other)
+    return picked
+
+
+def _run_features(values: Mapping[str, np.ndarray], rows: _Rows) -> tuple[np.ndarray, RunStates]:
+    """Features of the accepted rows, run by run."""
+    a = rows.accepted
+    return run_features(
+        values[TIMESTAMP][a],
+        values[LATITUDE][a],
+        values[LONGITUDE][a],
+        values[ALTITUDE][a],
+        values[INTENSITY][a],
+        rows.run_bounds,
+        rows.run_states,
+        xyz=(rows.xyz[0][a], rows.xyz[1][a], rows.xyz[2][a]),
+    )
+
+
+def _inputs_of_streams(
+    values: Mapping[str, np.ndarray],
+    bounds: np.ndarray,
+    priors: Sequence[StreamMemory | None],
+    scaler: Scaler,
+    keep_memories: bool,
+    keys: Sequence[StreamKey] | None = None,
+) -> tuple[ModelInputs, list[StreamMemory] | None]:
+    """Model inputs of rows grouped into time-ordered streams, each continuing its memory.
+
+    The accepted rows of every stream are laid out in one array after the stream's remembered
+    rows (``recent``), so one gather builds every window: a row's window is the
+    ``sequence_length`` rows ending at it, left-padded with the first row of its run (or of the
+    remembered rows it continues). A quarantined row gets the window of its stream's last
+    accepted row.
+    """
+    length = scaler.sequence_length
+    n_streams = len(bounds) - 1
+    _check_after_memory(values[TIMESTAMP], bounds, priors, keys)
+    rows = _accepted_rows(values, bounds, [m.state if m is not None else None for m in priors])
+    features, ends = _run_features(values, rows)
+    scaled = scaler.transform(features)
+
+    # Layout: per stream, its remembered rows, then its accepted rows (all runs).
+    remembered = np.array([len(m.recent) if m is not None else 0 for m in priors], dtype=np.int64)
+    accepted_per_stream = np.bincount(rows.stream, minlength=n_streams)
+    block_start = np.concatenate([[0], np.cumsum(remembered + accepted_per_stream)[:-1]])
+    first_accepted = np.concatenate([[0], np.cumsum(accepted_per_stream)[:-1]])
+    position = (
+        block_start[rows.stream]
+        + remembered[rows.stream]
+        + (np.arange(len(rows.accepted)) - first_accepted[rows.stream])
+    )
+    layout = np.empty(
+        (int(block_start[-1] + remembered[-1] + accepted_per_stream[-1]), scaled.shape[1]),
+        dtype=np.float32,
+    )
+    layout[position] = scaled
+    for s, prior in enumerate(priors):
+        if prior is not None:
+            layout[block_start[s] : block_start[s] + remembered[s]] = prior.recent
+
+    # Where each accepted row's window may start, and its context.
+    run_of = np.repeat(np.arange(len(rows.run_stream)), np.diff(rows.run_bounds))
+    run_begin = rows.run_bounds[:-1][run_of]
+    prior_count = np.array([m.count if m is not None else 0 for m in priors], dtype=np.int64)
+    counted = np.where(rows.continues, prior_count[rows.run_stream], 0)
+    continues = rows.continues[run_of]
+    start = np.where(continues, block_start[rows.stream], position[run_begin])
+    context = np.minimum(counted[run_of] + np.arange(len(rows.accepted)) - run_begin + 1, length)
+
+    # Every row's window end, start and context: its own, or its stream's last accepted row's.
+    row_stream = np.repeat(np.arange(n_streams), np.diff(bounds))
+    own = rows.source >= 0
+    prior_end = block_start + remembered - 1
+    prior_context = np.minimum(prior_count, length)
+    inputs = ModelInputs(
+        _gather(
+            layout,
+            _own_or(own, position, rows.source, prior_end[row_stream]),
+            _own_or(own, start, rows.source, block_start[row_stream]),
+            length,
+        ),
+        _own_or(own, context, rows.source, prior_context[row_stream]).astype(np.int64),
+        rows.screening.reason,
+        rows.screening.restart,
+    )
+    if not keep_memories:
+        return inputs, None
+    memories = []
+    last_run = np.full(n_streams, -1)
+    last_run[rows.run_stream] = np.arange(len(rows.run_stream))
+    for s, prior in enumerate(priors):
+        quarantined = int(rows.screening.trailing_quarantined[s])
+        r = int(last_run[s])
+        if r < 0:  # nothing accepted here: the memory stays, counting the quarantined points
+            assert prior is not None
+            memories.append(
+                StreamMemory(
+                    replace(prior.state, quarantined=quarantined), prior.recent, prior.count
+                )
+            )
+            continue
+        end = int(position[rows.run_bounds[r + 1] - 1])
+        begin = max(int(start[rows.run_bounds[r + 1] - 1]), end - length + 1)
+        state = replace(ends.state(r), quarantined=quarantined)
+        count = int(counted[r] + rows.run_bounds[r + 1] - rows.run_bounds[r])
+        memories.append(StreamMemory(state, layout[begin : end + 1].copy(), count))
+    return inputs, memories

@@ -22,6 +22,8 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _multiprocess
 
+from missile_classifier.scoring.plausibility import REASONS
+
 PREFIX: Final = "missile_classifier"
 _LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -38,6 +40,21 @@ REQUEST_DURATION = Histogram(
 )
 PREDICTIONS = Counter(f"{PREFIX}_predictions_total", "Predictions by predicted class.", ["class"])
 ERRORS = Counter(f"{PREFIX}_errors_total", "Errors answered, by type.", ["type"])
+QUARANTINED = Counter(
+    f"{PREFIX}_quarantined_total",
+    "Points quarantined by the jump rule (not added to their stream), by the rule broken.",
+    ["rule"],
+)
+STREAM_STARTS = Counter(
+    f"{PREFIX}_stream_starts_total",
+    "Stream predictions that found no stored history (started) or restarted it (restarted).",
+    ["history"],
+)
+# Every label value exported from the start (at 0), so rates and alerts see a series at once.
+for _rule in REASONS[1:]:
+    QUARANTINED.labels(rule=_rule)
+for _history in ("started", "restarted"):
+    STREAM_STARTS.labels(history=_history)
 INFERENCE_DURATION = Histogram(
     f"{PREFIX}_inference_duration_seconds",
     "Feature and model time per request, by kind.",

@@ -22,6 +22,7 @@ from missile_classifier.columns import (
 )
 from missile_classifier.scoring.features import FEATURE_NAMES
 from missile_classifier.scoring.inference import ModelInferenceService, Scores
+from missile_classifier.scoring.plausibility import REASONS
 from missile_classifier.scoring.windows import StreamMemory
 from missile_classifier.service import metrics
 from missile_classifier.service.errors import ApiError
@@ -68,6 +69,8 @@ def parse_body(model: type[M], max_items: int | None = None) -> M:
         data = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:  # also JSONDecodeError, UnicodeDecodeError and NaN/Infinity
         raise ApiError(400, "bad_json", f"request body is not valid JSON: {exc}") from None
+    except RecursionError:  # the decoder gives up on ~1,000 levels of nesting
+        raise ApiError(400, "bad_json", "request body is nested too deeply") from None
     samples = data.get("samples") if isinstance(data, dict) else None
     if max_items is not None and isinstance(samples, list) and len(samples) > max_items:
         raise ApiError(
@@ -110,7 +113,9 @@ def _columns(samples: list[Observation], track_ids: list[int]) -> dict[str, np.n
     }
 
 
-def _predictions(samples: list[Observation], scores: Scores, version: str) -> list[Prediction]:
+def _predictions(
+    samples: list[Observation], scores: Scores, version: str, history: str | None = None
+) -> list[Prediction]:
     out = []
     for i, sample in enumerate(samples):
         phase = int(scores.reentry_phase[i])
@@ -124,12 +129,18 @@ def _predictions(samples: list[Observation], scores: Scores, version: str) -> li
                 label="reentry" if phase else "non_reentry",
                 context_points=int(scores.context_points[i]),
                 mode="single" if sample.track_id is None else "stream",
+                quarantine=REASONS[int(scores.quarantine[i])],
+                history=history,
                 model_version=version,
             )
         )
     counts = np.bincount(scores.reentry_phase, minlength=2)
     metrics.PREDICTIONS.labels(**{"class": "non_reentry"}).inc(int(counts[0]))
     metrics.PREDICTIONS.labels(**{"class": "reentry"}).inc(int(counts[1]))
+    if scores.quarantined:
+        rules = np.bincount(scores.quarantine, minlength=len(REASONS))
+        for code in np.flatnonzero(rules[1:]) + 1:
+            metrics.QUARANTINED.labels(rule=REASONS[code]).inc(int(rules[code]))
     return out
 
 
@@ -178,6 +189,7 @@ def predict() -> Response:
     sample = parse_body(Observation)
     model = _model()
     g.log_fields = {"track_id": sample.track_id, "sensor_id": sample.sensor_id}
+    history = None
     if sample.track_id is None:
         columns = _columns([sample], [-1])
         scores = _run("single", lambda: model.predict_stream(columns, None)[0])
@@ -186,8 +198,10 @@ def predict() -> Response:
             raise ApiError(422, "validation_error", "timestamp: required with track_id", None)
         columns = _columns([sample], [sample.track_id])
         key = (sample.track_id, sample.sensor_id)
+        found: list[bool] = []
 
         def step(memory: StreamMemory | None) -> tuple[Scores, StreamMemory]:
+            found[:] = [memory is not None]  # the store may run step again after a race
             return model.predict_stream(columns, memory)
 
         try:
@@ -207,8 +221,13 @@ def predict() -> Response:
                 f"track {sample.track_id} sensor {sample.sensor_id}: {exc} "
                 f"(timestamp {sample.timestamp} is not after the stream's last point)",
             ) from None
-    prediction = _predictions([sample], scores, model.model_version)[0]
+        history = "restarted" if scores.restarted[0] else "continued" if found[0] else "started"
+        if history != "continued":
+            metrics.STREAM_STARTS.labels(history=history).inc()
+    prediction = _predictions([sample], scores, model.model_version, history)[0]
     g.log_fields.update(prediction=prediction.label, probability=round(prediction.probability, 6))
+    if prediction.quarantine:
+        g.log_fields.update(quarantine=prediction.quarantine)
     return jsonify(prediction.model_dump())
 
 
@@ -229,21 +248,46 @@ def batch_predict() -> Response:
                 for i in missing
             ],
         )
-    # Samples without a track are each a stream of their own (negative ids cannot clash).
-    track_ids = [s.track_id if s.track_id is not None else -1 - i for i, s in enumerate(samples)]
-    columns = _columns(samples, track_ids)
     try:
-        scores = _run("batch", lambda: model.predict_batch(columns))
+        scores = _run("batch", lambda: _score_batch(model, samples))
     except ValueError as exc:
         raise ApiError(
             422, "validation_error", f"samples: {exc} (two samples of one stream share a timestamp)"
         ) from None
     predictions = _predictions(samples, scores, model.model_version)
     g.log_fields = {"samples": len(samples), "reentry": int(scores.reentry_phase.sum())}
+    if scores.quarantined:
+        g.log_fields["quarantined"] = scores.quarantined
     body = BatchResponse(
         predictions=predictions, count=len(predictions), model_version=model.model_version
     )
     return jsonify(body.model_dump())
+
+
+def _score_batch(model: ModelInferenceService, samples: list[Observation]) -> Scores:
+    """Scores of a batch in input order: its streams, and its trackless samples on their own.
+
+    The trackless samples are scored as a second batch of one-point streams numbered 0..k-1,
+    so their numbers cannot meet a client's track ids.
+    """
+    alone = np.array([s.track_id is None for s in samples])
+    parts = []
+    for mask in (~alone, alone):
+        index = np.flatnonzero(mask)
+        if len(index):
+            group = [samples[i] for i in index]
+            ids = list(range(len(group))) if mask is alone else [s.track_id for s in group]
+            parts.append((index, model.predict_batch(_columns(group, ids))))  # type: ignore[arg-type]
+    if len(parts) == 1:
+        return parts[0][1]
+    merged = {}
+    for name in ("probability", "reentry_phase", "context_points", "quarantine", "restarted"):
+        first = getattr(parts[0][1], name)
+        column = np.empty(len(samples), dtype=first.dtype)
+        for index, scores in parts:
+            column[index] = getattr(scores, name)
+        merged[name] = column
+    return Scores(**merged)
 
 
 @api.get("/info")

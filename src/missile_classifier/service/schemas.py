@@ -6,11 +6,22 @@ Strict types: a number sent as a string, a float track id, NaN or Infinity are c
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from missile_classifier.columns import ALTITUDE, INTENSITY, LATITUDE, LONGITUDE, TIMESTAMP
+from missile_classifier.scoring.plausibility import ID_LIMITS, LIMITS
+
 _STRICT = ConfigDict(strict=True, allow_inf_nan=False, extra="ignore")
+
+
+def _within(column: str, description: str) -> Any:
+    low, high = LIMITS[column]
+    return Field(ge=low, le=high, description=f"{description} Within [{low:,.0f}, {high:,.0f}].")
+
+
+_ID = {"ge": ID_LIMITS[0], "le": ID_LIMITS[1]}
 
 
 class Observation(BaseModel):
@@ -18,19 +29,22 @@ class Observation(BaseModel):
 
     model_config = _STRICT
 
-    timestamp: float | None = Field(
-        None, description="Unix seconds; required with track_id (orders the stream)."
-    )
-    track_id: int | None = Field(
-        None, description="Track to append this point to; omit to classify the point alone."
-    )
-    sensor_id: int = Field(0, description="Sensor that made the observation (stream key).")
-    latitude: Annotated[float, Field(ge=-90.0, le=90.0, description="Degrees (WGS84).")]
-    longitude: Annotated[float, Field(ge=-180.0, le=180.0, description="Degrees (WGS84).")]
-    altitude: float = Field(description="Metres.")
-    radiometric_intensity: float | None = Field(
-        None, description="Nominally 0–1; null or absent when the sensor gave none."
-    )
+    timestamp: Annotated[
+        float | None, _within(TIMESTAMP, "Unix seconds; required with track_id (orders it).")
+    ] = None
+    track_id: Annotated[
+        int | None,
+        Field(**_ID, description="Track to append this point to; omit to classify it alone."),
+    ] = None
+    sensor_id: Annotated[
+        int, Field(**_ID, description="Sensor that made the observation (stream key).")
+    ] = 0
+    latitude: Annotated[float, _within(LATITUDE, "Degrees (WGS84).")]
+    longitude: Annotated[float, _within(LONGITUDE, "Degrees (WGS84).")]
+    altitude: Annotated[float, _within(ALTITUDE, "Metres above the WGS84 ellipsoid.")]
+    radiometric_intensity: Annotated[
+        float | None, _within(INTENSITY, "Nominally 0–1; null or absent when none was measured.")
+    ] = None
 
 
 class BatchRequest(BaseModel):
@@ -53,6 +67,19 @@ class Prediction(BaseModel):
     context_points: int = Field(description="Rows of the stream's history the answer used.")
     mode: Literal["stream", "single"] = Field(
         description="stream: joined the track's history; single: classified from this point alone."
+    )
+    quarantine: Literal["altitude_jump", "position_jump"] | None = Field(
+        None,
+        description="Set when the point moved further from its stream's last accepted point "
+        "than anything ballistic can: it is not added to the stream, and the answer is the "
+        "stream's last accepted one. Names the rule it broke.",
+    )
+    history: Literal["continued", "started", "restarted"] | None = Field(
+        None,
+        description="/predict with track_id only. continued: the point joined its stream's "
+        "stored history; started: no history was found (the stream's first point, or its "
+        "history expired, was evicted or was lost with the track store); restarted: the point "
+        "restarted its stream after several points disagreed with the stored state.",
     )
     model_version: str
 
