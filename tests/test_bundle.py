@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import time
+import tracemalloc
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +289,240 @@ def test_unlisted_files_are_accepted_and_never_read(tmp_path: Path) -> None:
     after = ModelInferenceService(directory).predict_batch(STREAM_ROWS).probability
     np.testing.assert_array_equal(after, before)
     assert len(np.unique(before)) > 1  # the tiny model does depend on its input
+
+
+# ------------------------------------------------------------------- what the files hold, exactly
+
+
+def test_preprocessing_json_is_indented_and_in_a_fixed_order(tmp_path: Path) -> None:
+    # People read and diff this file: two-space indent, keys in the order to_dict gives them.
+    scaler = Scaler(np.array([0.5]), np.array([2.0]), 4)
+    bundle.write_preprocessing(tmp_path, bundle.Preprocessing(("a",), scaler, 0.25))
+    assert (tmp_path / bundle.PREPROCESSING_FILE).read_text() == (
+        "{\n"
+        '  "feature_names": [\n'
+        '    "a"\n'
+        "  ],\n"
+        '  "mean": [\n'
+        "    0.5\n"
+        "  ],\n"
+        '  "scale": [\n'
+        "    2.0\n"
+        "  ],\n"
+        '  "sequence_length": 4,\n'
+        '  "threshold": 0.25,\n'
+        '  "bin_encoding": null\n'
+        "}\n"
+    )
+
+
+def test_metadata_json_lists_every_other_file_with_its_sha256(tmp_path: Path) -> None:
+    directory = tmp_path / "v1"
+    (directory / "plots").mkdir(parents=True)
+    (directory / bundle.MODEL_FILE).write_bytes(b"onnx bytes")
+    (directory / "plots" / "roc.png").write_bytes(b"png")
+    model = hashlib.sha256(b"onnx bytes").hexdigest()
+    roc = hashlib.sha256(b"png").hexdigest()
+    # The caller's keys first, then what write_metadata adds; not sorted, two-space indent.
+    expected = (
+        "{\n"
+        '  "metrics": {\n'
+        '    "f1": 1.0\n'
+        "  },\n"
+        '  "format": 3,\n'
+        '  "version": "v1",\n'
+        '  "files": {\n'
+        f'    "model.onnx": "{model}",\n'
+        f'    "plots/roc.png": "{roc}"\n'
+        "  }\n"
+        "}\n"
+    )
+    bundle.write_metadata(directory, {"metrics": {"f1": 1.0}})
+    assert (directory / bundle.METADATA_FILE).read_text() == expected
+    # Writing it again does not list the old metadata.json.
+    bundle.write_metadata(directory, {"metrics": {"f1": 1.0}})
+    assert (directory / bundle.METADATA_FILE).read_text() == expected
+
+
+def test_sha256_is_hashlibs_and_reads_a_large_file_in_1_mib_blocks(tmp_path: Path) -> None:
+    data = bytes(range(256)) * (16 << 12)  # 16 MiB, a plausible model size
+    path = tmp_path / "big.onnx"
+    path.write_bytes(data)
+    tracemalloc.start()
+    try:
+        digest = bundle.sha256(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert digest == hashlib.sha256(data).hexdigest()
+    # The block being read and the one before it (2 MiB), never the whole file or bigger blocks.
+    assert peak < 3 << 20
+
+
+def test_fingerprint_is_the_first_16_hex_of_a_sha256_over_the_files_checksums(
+    tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "train.csv", tmp_path / "test.csv"
+    first.write_bytes(b"a,b\n1,2\n")
+    second.write_bytes(b"a,b\n3,4\n")
+    hexes = hashlib.sha256(b"a,b\n1,2\n").hexdigest() + hashlib.sha256(b"a,b\n3,4\n").hexdigest()
+    assert bundle.fingerprint([first, second]) == hashlib.sha256(hexes.encode()).hexdigest()[:16]
+    assert bundle.fingerprint([second, first]) != bundle.fingerprint([first, second])
+    assert bundle.fingerprint([]) == "e3b0c44298fc1c14"  # the sha256 of nothing
+
+
+def test_new_version_is_the_utc_time_to_the_second() -> None:
+    assert bundle.new_version(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "20260102-030405"
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time 14 h ahead of UTC (a POSIX TZ string: needs no zoneinfo files)."""
+    monkeypatch.setenv("TZ", "XYZ-14")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_from_utc")
+def test_new_version_defaults_to_now_in_utc_whatever_the_local_zone() -> None:
+    assert time.localtime().tm_gmtoff == 14 * 3600  # the premise: local time is not UTC
+    before = time.gmtime()
+    version = bundle.new_version()
+    after = time.gmtime()
+    assert time.strftime("%Y%m%d-%H%M%S", before) <= version
+    assert version <= time.strftime("%Y%m%d-%H%M%S", after)
+
+
+# --------------------------------------------------------------------------------- reading bundles
+
+
+def test_the_version_is_the_metadatas_or_else_the_folders_name(tmp_path: Path) -> None:
+    directory = _make(tmp_path, "20260101-000000")
+    # metadata.json is not in its own checksum list, so it can be rewritten here.
+    _rewrite_metadata(directory, {"version": "release-7"})
+    assert bundle.load(directory).version == "release-7"
+    meta = json.loads((directory / bundle.METADATA_FILE).read_text())
+    del meta["version"]
+    (directory / bundle.METADATA_FILE).write_text(json.dumps(meta))
+    assert bundle.load(directory).version == "20260101-000000"
+
+
+def test_unknown_format_says_which_formats_are_readable(tmp_path: Path) -> None:
+    directory = _make(tmp_path, "v1")
+    _rewrite_metadata(directory, {"format": "3"})  # a string is not the format 3
+    with pytest.raises(bundle.BundleError) as raised:
+        bundle.load(directory)
+    assert str(raised.value) == (
+        f"{directory / bundle.METADATA_FILE}: bundle format '3'; this version reads formats 1, 2, 3"
+    )
+
+
+def test_metadata_without_a_file_list_lists_no_model(tmp_path: Path) -> None:
+    # No "files" at all is an empty list (nothing vouched for), not a malformed one.
+    directory = _make(tmp_path, "v1")
+    meta = json.loads((directory / bundle.METADATA_FILE).read_text())
+    del meta["files"]
+    (directory / bundle.METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(bundle.BundleError) as raised:
+        bundle.load(directory)
+    assert str(raised.value) == f"{directory}: metadata lists no model.onnx"
+
+
+def test_a_bundle_holding_a_latest_link_is_still_that_bundle(tmp_path: Path) -> None:
+    # A folder with its own metadata.json is a bundle; `latest` is followed only where there is
+    # none (a models folder), even if someone trained into a bundle folder.
+    outer = _make(tmp_path, "v1")
+    inner = _make(outer, "nested")
+    assert (outer / bundle.LATEST).resolve() == inner
+    assert bundle.load(outer).path == outer
+    assert bundle.resolve(outer) == outer
+
+
+def test_a_bundle_without_an_encoding_reads_back_as_none(tmp_path: Path) -> None:
+    # Not an empty encoding: re-written, it must say "no encoding" again, as format 1 did.
+    directory = _make(tmp_path, "v1")
+    loaded = bundle.load(directory).preprocessing
+    assert loaded.scaler.encoding is None
+    written = json.loads((directory / bundle.PREPROCESSING_FILE).read_text())
+    assert written["bin_encoding"] is None and loaded.to_dict() == written
+
+
+def test_scaler_path_errors_say_what_to_set_instead(tmp_path: Path) -> None:
+    first = _make(tmp_path, "20260101-000000")
+    second = _make(tmp_path, "20260102-000000")
+    expected = second / bundle.PREPROCESSING_FILE
+    wrong = first / bundle.PREPROCESSING_FILE
+    with pytest.raises(ValueError, match="is not the") as raised:
+        bundle.check_scaler_path(tmp_path, wrong)
+    assert str(raised.value) == (
+        f"SCALER_PATH={wrong} is not the preprocessing.json of the bundle "
+        f"MODEL_PATH={tmp_path} names ({expected}); the scaler is part of the bundle, so "
+        "leave SCALER_PATH unset or point it at that file"
+    )
+    missing = tmp_path / "scaler.pkl"
+    with pytest.raises(ValueError, match="is not a file") as raised:
+        bundle.check_scaler_path(tmp_path, missing)
+    assert str(raised.value) == (
+        f"SCALER_PATH={missing} is not a file; the scaler is part of the model bundle, "
+        f"so leave SCALER_PATH unset or set it to {expected}"
+    )
+
+
+#: preprocessing.json of two features, to break one field at a time.
+GOOD_PREPROCESSING: dict[str, object] = {
+    "feature_names": ["a", "b"],
+    "mean": [0.0, 1.0],
+    "scale": [1.0, 2.0],
+    "sequence_length": 3,
+    "threshold": 0.5,
+}
+SHAPE_ERROR = "preprocessing.json: mean/scale do not match the feature names"
+VALUE_ERROR = "preprocessing.json: mean must be finite, scale finite and positive"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"mean": [0.0]}, SHAPE_ERROR),  # the mean alone is short
+        ({"scale": [1.0, 2.0, 3.0]}, SHAPE_ERROR),  # the scale alone is long
+        ({"mean": [[0.0, 1.0]]}, SHAPE_ERROR),  # right size, wrong shape
+        ({"scale": [1.0, 0.0]}, VALUE_ERROR),  # would divide by zero
+        ({"scale": [1.0, -2.0]}, VALUE_ERROR),  # would flip the feature's sign
+        # Each of these loaded and scored every row NaN (or lost the feature): NaN compares
+        # False with everything, so `scale <= 0` let it through.
+        ({"scale": [1.0, float("nan")]}, VALUE_ERROR),
+        ({"scale": [float("inf"), 1.0]}, VALUE_ERROR),
+        ({"mean": [float("nan"), 1.0]}, VALUE_ERROR),
+        ({"mean": [0.0, None]}, VALUE_ERROR),  # JSON null
+        ({"mean": [float("-inf"), 1.0]}, VALUE_ERROR),
+        ({"scale": [1.0, None]}, VALUE_ERROR),
+    ],
+)
+def test_preprocessing_refuses_a_mean_or_scale_that_cannot_standardise(
+    change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(bundle.BundleError) as raised:
+        bundle.Preprocessing.from_dict({**GOOD_PREPROCESSING, **change})
+    assert str(raised.value) == message
+
+
+def test_preprocessing_reads_integers_as_floats() -> None:
+    # A hand-edited file may say 1 for 1.0; the arrays are float64 whatever JSON held.
+    loaded = bundle.Preprocessing.from_dict({**GOOD_PREPROCESSING, "mean": [0, 1], "scale": [1, 2]})
+    assert loaded.scaler.mean.dtype == np.float64 and loaded.scaler.scale.dtype == np.float64
+    np.testing.assert_array_equal(loaded.scaler.scale, [1.0, 2.0])
+    assert loaded.to_dict()["mean"] == [0.0, 1.0]
+    assert all(isinstance(v, float) for v in loaded.to_dict()["scale"])
+
+
+def test_a_nan_scale_in_a_bundle_is_refused_at_load(tmp_path: Path) -> None:
+    # End to end: checksums right, so only the values' check stands between it and NaN scores.
+    directory = write_onnx_bundle(tmp_path / "v1")
+    written = json.loads((directory / bundle.PREPROCESSING_FILE).read_text())
+    written["scale"][2] = float("nan")  # Python's json writes and reads NaN
+    (directory / bundle.PREPROCESSING_FILE).write_text(json.dumps(written))
+    bundle.write_metadata(directory, {"metrics": {}})
+    with pytest.raises(bundle.BundleError, match=re.escape(VALUE_ERROR)):
+        bundle.load(directory)

@@ -111,3 +111,49 @@ def test_the_cli_offers_exactly_the_known_kinds() -> None:
     from missile_classifier.cli import EncodingKindChoice
 
     assert tuple(choice.value for choice in EncodingKindChoice) == ENCODING_KINDS
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.0],  # one edge is no bin
+        [0.0, 2.0, 1.0],  # not increasing
+        [[0.0, 1.0], [2.0, 3.0]],  # increasing along each row, but not a list of edges
+        5.0,  # a bare number
+        # NaN compares False with everything, so `diff <= 0` let these through; every value
+        # then encoded as 0 (thermometer) or NaN (piecewise-linear).
+        [0.0, float("nan")],
+        [0.0, None, 2.0],  # JSON null reads as NaN
+        [float("-inf"), 0.0, 1.0],  # piecewise-linear: (x + inf) / inf is NaN
+        [0.0, 1.0, float("inf")],  # piecewise-linear: the last bin never fills
+    ],
+)
+def test_from_dict_refuses_edges_that_are_not_finite_increasing_values(values: object) -> None:
+    with pytest.raises(ValueError, match="edges must be ≥ 2 finite, increasing values") as raised:
+        BinEncoding.from_dict({"b": values}, NAMES)  # type: ignore[dict-item]
+    assert str(raised.value).startswith("encoding of 'b': ")
+
+
+def test_from_dict_reads_integers_as_float_edges() -> None:
+    # A hand-edited file may say 1 for 1.0.
+    encoding = BinEncoding.from_dict({"c": [0, 1, 3]}, NAMES, PIECEWISE_LINEAR)
+    assert encoding.columns == (2,) and encoding.edges[0].dtype == np.float64
+    assert encoding.to_dict(NAMES) == {"c": [0.0, 1.0, 3.0]}
+    assert all(isinstance(v, float) for v in encoding.to_dict(NAMES)["c"])
+
+
+def test_columns_and_edges_that_differ_in_number_fail_loudly() -> None:
+    # Built by hand (from_dict cannot produce it): use must not quietly drop a column's bins.
+    lopsided = BinEncoding((0, 2), (np.array([0.0, 1.0, 3.0]),))
+    with pytest.raises(ValueError, match=r"zip\(\) argument 2 is shorter than argument 1"):
+        lopsided.transform(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"zip\(\) argument 2 is shorter than argument 1"):
+        lopsided.to_dict(NAMES)
+
+
+@pytest.mark.parametrize("kind", [THERMOMETER, PIECEWISE_LINEAR])
+def test_an_encoding_of_no_features_adds_no_inputs(kind: str) -> None:
+    empty = BinEncoding((), (), kind)
+    out = empty.transform(np.ones((5, 3)))
+    assert empty.width == 0 and out.shape == (5, 0) and out.dtype == np.float32
+    assert empty.to_dict(NAMES) == {}

@@ -81,8 +81,11 @@ class Preprocessing:
         names = tuple(data["feature_names"])
         mean = np.asarray(data["mean"], dtype=np.float64)
         scale = np.asarray(data["scale"], dtype=np.float64)
-        if mean.shape != (len(names),) or scale.shape != (len(names),) or np.any(scale <= 0):
+        if mean.shape != (len(names),) or scale.shape != (len(names),):
             raise BundleError("preprocessing.json: mean/scale do not match the feature names")
+        # NaN compares False with everything, so a bare `scale <= 0` let a NaN scale through.
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
+            raise BundleError("preprocessing.json: mean must be finite, scale finite and positive")
         spec = data.get("bin_encoding") or {
             "kind": PIECEWISE_LINEAR,
             "edges": data.get(_FORMAT_2_ENCODING, {}),

@@ -87,15 +87,23 @@ class BinEncoding:
 
         Raises:
             ValueError: An unknown feature or kind, or edges that are not at least two
-                increasing values.
+                finite, increasing values.
         """
         columns, edges = [], []
         for name, values in data.items():
             if name not in feature_names:
                 raise ValueError(f"encoding of unknown feature {name!r}")
             array = np.asarray(values, dtype=np.float64)
-            if array.ndim != 1 or len(array) < 2 or np.any(np.diff(array) <= 0):
-                raise ValueError(f"encoding of {name!r}: edges must be ≥ 2 increasing values")
+            # NaN compares False with everything: without the finite check it passes `<= 0`.
+            if (
+                array.ndim != 1
+                or len(array) < 2
+                or not np.all(np.isfinite(array))
+                or np.any(np.diff(array) <= 0)
+            ):
+                raise ValueError(
+                    f"encoding of {name!r}: edges must be ≥ 2 finite, increasing values"
+                )
             columns.append(list(feature_names).index(name))
             edges.append(array)
         return cls(tuple(columns), tuple(edges), kind)
