@@ -167,6 +167,29 @@ BAD_BODIES: list[tuple[bytes, int, str]] = [
     ),
     (b'{"latitude": 1, "longitude": 2, "altitude": 3, "track_id": 1}', 422, "validation_error"),
     (b"1e999", 422, "validation_error"),
+    # Beyond the physical limits and the int64 range (these were 500s: OverflowError).
+    (b'{"latitude": 1, "longitude": 2, "altitude": 1e308}', 422, "validation_error"),
+    (b'{"latitude": 1, "longitude": 2, "altitude": -1000.5}', 422, "validation_error"),
+    (
+        b'{"latitude": 1, "longitude": 2, "altitude": 3, "radiometric_intensity": 1e5}',
+        422,
+        "validation_error",
+    ),
+    (b'{"latitude": 1, "longitude": 2, "altitude": 3, "timestamp": 5e9}', 422, "validation_error"),
+    (
+        b'{"latitude": 1, "longitude": 2, "altitude": 3, "timestamp": 1, '
+        b'"track_id": 9223372036854775808}',
+        422,
+        "validation_error",
+    ),
+    (
+        b'{"latitude": 1, "longitude": 2, "altitude": 3, "sensor_id": -9223372036854775809}',
+        422,
+        "validation_error",
+    ),
+    # ~1,000 levels of nesting made the JSON decoder raise RecursionError (a 500).
+    (b"[" * 100_000 + b"]" * 100_000, 400, "bad_json"),
+    (b'{"a": ' * 5_000 + b"1" + b"}" * 5_000, 400, "bad_json"),
 ]
 
 
@@ -179,6 +202,21 @@ def test_validation_errors_name_the_field(client: FlaskClient) -> None:
     body = _error(client.post("/predict", json={**POINT, "latitude": 91}), 422, "validation_error")
     assert body["error"]["details"][0]["field"] == "latitude"
     assert body["error"]["message"].startswith("latitude:")
+    high = _error(client.post("/predict", json={**POINT, "altitude": 2e7}), 422, "validation_error")
+    assert high["error"]["message"] == "altitude: Input should be less than or equal to 10000000"
+
+
+def test_the_documented_limits_are_the_ones_enforced(client: FlaskClient) -> None:
+    # What /openapi.json states is what the server accepts, at both ends (limits inclusive).
+    properties = client.get("/openapi.json").get_json()["components"]["schemas"]["Observation"][
+        "properties"
+    ]
+    for field in ("altitude", "radiometric_intensity", "latitude", "longitude"):
+        schema = properties[field].get("anyOf", [properties[field]])[0]  # nullable: anyOf
+        low, high = schema["minimum"], schema["maximum"]
+        for value, status in ((low, 200), (high, 200), (low - 0.5, 422), (high + 0.5, 422)):
+            response = client.post("/predict", json={**POINT, "track_id": None, field: value})
+            assert response.status_code == status, (field, value, response.get_json())
 
 
 @pytest.mark.parametrize(

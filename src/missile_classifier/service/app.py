@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from missile_classifier.service import metrics
 from missile_classifier.service.config import Settings
+from missile_classifier.service.deadlines import release_deadline
 from missile_classifier.service.errors import ApiError, error_response, register_error_handlers
 from missile_classifier.service.logs import configure_logging, get_logger
 from missile_classifier.service.routes import api
@@ -89,6 +90,8 @@ def _install_request_hooks(app: Flask, settings: Settings) -> None:
         given = request.headers.get("X-Request-ID", "")
         g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         g.log_fields = {}
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            release_deadline()  # no body to wait for: the request is in
         if expected_key is not None and request.endpoint not in OPEN_ENDPOINTS:
             supplied = request.headers.get("X-API-Key", "").encode()
             if not hmac.compare_digest(supplied, expected_key):  # constant time

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_content_length: int = Field(
         10 * 1024 * 1024, ge=1024, description="Largest request body in bytes."
     )
+    request_read_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a whole request (head and body)."
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

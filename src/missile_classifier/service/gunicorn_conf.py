@@ -14,13 +14,16 @@ from typing import Any
 
 from missile_classifier.service.config import OWNED_METRICS_DIR, Settings
 from missile_classifier.service.logs import json_formatter
+from missile_classifier.service.worker import READ_TIMEOUT_ENV
 
 _settings = Settings()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.effective_workers()
 threads = _settings.threads
-worker_class = "gthread"
+# gthread, changed so that idle or slow clients cannot hold its threads (service/worker.py).
+worker_class = "missile_classifier.service.worker.ThreadWorker"
+os.environ[READ_TIMEOUT_ENV] = str(_settings.request_read_timeout)  # validated; workers read it
 timeout = _settings.timeout  # also bounds model loading in a new worker
 graceful_timeout = 30
 preload_app = False

@@ -7,7 +7,7 @@ import time
 from typing import Any, TypeVar
 
 import numpy as np
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify
 from pydantic import BaseModel, ValidationError
 
 from missile_classifier import __version__
@@ -25,6 +25,7 @@ from missile_classifier.scoring.inference import ModelInferenceService, Scores
 from missile_classifier.scoring.plausibility import REASONS
 from missile_classifier.scoring.windows import StreamMemory
 from missile_classifier.service import metrics
+from missile_classifier.service.body import check_content_type, read_body
 from missile_classifier.service.errors import ApiError
 from missile_classifier.service.openapi import openapi_document
 from missile_classifier.service.schemas import (
@@ -64,7 +65,8 @@ def _reject_constant(name: str) -> None:
 
 def parse_body(model: type[M], max_items: int | None = None) -> M:
     """Parse the request body strictly as JSON (no NaN/Infinity) into ``model``."""
-    raw = request.get_data(cache=False)  # beyond MAX_CONTENT_LENGTH this raises 413
+    check_content_type()
+    raw = read_body(state().settings.max_content_length)
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:  # also JSONDecodeError, UnicodeDecodeError and NaN/Infinity

@@ -1,0 +1,108 @@
+"""Gunicorn's threaded worker, changed so that slow or idle clients cannot hold its threads.
+
+``worker_class`` in :mod:`~missile_classifier.service.gunicorn_conf`. It is gunicorn's
+``gthread`` worker (27.x: it uses that version's internals, hence the pin in pyproject.toml)
+with two changes:
+
+- a new connection waits in the worker's event loop, not in a pool thread, until its first
+  bytes arrive (gunicorn gives it a thread at once, which then waits up to 5 s for data: a few
+  idle connections kept every thread busy); one that sends nothing is closed after
+  ``keepalive`` seconds, as gunicorn closes an idle kept-alive connection;
+- the deadline of :mod:`~missile_classifier.service.deadlines` bounds how long receiving a
+  request (head and body) may take, counted from its first bytes, also while it waits for a
+  thread. A request whose time ran out in the queue is served only if it has arrived whole
+  (:func:`arrived`, then :data:`GRACE_S` to read it); a stalled one is dropped at once, so
+  stalled requests queued behind other stalled requests cost no thread time of their own. The
+  application disarms the deadline when it has the whole body.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import selectors
+import socket
+import time
+from functools import partial
+from typing import Any
+
+from gunicorn.workers.gthread import TConn
+from gunicorn.workers.gthread import ThreadWorker as _GunicornThreadWorker
+
+from missile_classifier.service.deadlines import DEADLINES, current
+
+#: Seconds a client has to send a whole request (head and body); ``REQUEST_READ_TIMEOUT``.
+READ_TIMEOUT_ENV = "REQUEST_READ_TIMEOUT"
+#: Time to read a request that arrived whole but waited in the queue past its deadline.
+GRACE_S = 1.0
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+_CHUNKED = re.compile(rb"\r\ntransfer-encoding:[^\r]*chunked", re.IGNORECASE)
+
+
+def arrived(data: bytes) -> bool:
+    """Whether ``data`` (the start of a connection's unread bytes) holds a whole request."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    head, body = b"\r\n" + data[:end], len(data) - end - 4
+    length = _CONTENT_LENGTH.search(head)
+    if length:
+        return body >= int(length.group(1))
+    if _CHUNKED.search(head):
+        return data.endswith(b"0\r\n\r\n")  # the last chunk, without trailers
+    return True  # no body
+
+
+class ThreadWorker(_GunicornThreadWorker):  # type: ignore[misc]  # gunicorn has no types
+    """``gthread`` where waiting for a request costs no thread and receiving one is bounded."""
+
+    def init_process(self) -> None:
+        self.read_timeout = float(os.environ.get(READ_TIMEOUT_ENV, "10"))
+        super().init_process()
+
+    def accept(self, listener: Any) -> None:
+        """Accept a connection and wait for its first bytes in the event loop."""
+        try:
+            client, address = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking
+        # gunicorn's own path for a connection that sent nothing yet ("deferred"): the poller
+        # hands it to a thread when it becomes readable, murder_pending closes it on timeout.
+        conn.timeout = time.monotonic() + self.cfg.keepalive
+        self.pending_conns.append(conn)
+        self.poller.register(
+            conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
+        )
+
+    def enqueue_req(self, conn: Any) -> None:
+        """Queue a readable connection for a thread; its receiving time starts now."""
+        conn.readable_since = time.monotonic()
+        super().enqueue_req(conn)
+
+    def handle(self, conn: Any) -> Any:
+        """Handle a request; the application finds the deadline in :data:`current`."""
+        left = conn.readable_since + self.read_timeout - time.monotonic()
+        if left <= 0:  # its time ran out while it waited for a thread
+            left = GRACE_S if arrived(_unread(conn)) else 0.0
+        ticket = DEADLINES.arm(conn.sock, left)
+        current.ticket = ticket
+        try:
+            return super().handle(conn)
+        finally:
+            current.ticket = None
+            DEADLINES.disarm(ticket)
+
+
+def _unread(conn: Any) -> bytes:
+    """What the connection received and nobody read yet: buffered by gunicorn, then the socket's."""
+    buffered: bytes = conn.parser.unreader.buf.getvalue() if conn.parser is not None else b""
+    try:
+        waiting: bytes = conn.sock.recv(1 << 20, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:  # nothing there (BlockingIOError), or the client is gone
+        waiting = b""
+    return buffered + waiting

@@ -1,0 +1,242 @@
+"""Fault tests against the real server (gunicorn), as an attacker or an unlucky operator would.
+
+Each test reproduces a failure found by trying to break a running server, and asserts the
+documented behaviour (docs/reliability.md): slow clients, oversize and non-JSON bodies, a
+poisoned point in a stream.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from missile_classifier.service.worker import arrived
+from redis_server import RedisServer
+from server import Server
+from test_service import samples_of
+
+pytestmark = pytest.mark.slow
+
+POINT = {"latitude": 10.0, "longitude": 20.0, "altitude": 30_000.0}
+#: REQUEST_READ_TIMEOUT of the servers here: short, so the stall tests stay quick.
+READ_TIMEOUT_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def memory_server(
+    trained_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The memory store's server: one worker with four threads (the fewest threads we run)."""
+    env = {
+        "MODEL_PATH": str(trained_bundle / "models"),
+        "REDIS_URL": "",
+        "REQUEST_READ_TIMEOUT": str(READ_TIMEOUT_S),
+        "MAX_CONTENT_LENGTH": "4096",
+    }
+    with Server(env, tmp_path_factory.mktemp("memory") / "server.log") as running:
+        yield running
+
+
+def _connect(server: Server) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=10)
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """What the server sent before closing (b"" if it closed without a word)."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def test_slow_and_idle_clients_cannot_stall_the_server(memory_server: Server) -> None:
+    # Twice as many stalled bodies as threads, stalled heads and idle connections on top:
+    # before, four stalled bodies alone kept /livez and /predict from answering at all.
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n"
+    )
+    bodies = [_connect(memory_server) for _ in range(8)]
+    for sock in bodies:
+        sock.sendall(head + b'{"latitude": ')
+    heads = [_connect(memory_server) for _ in range(4)]
+    for sock in heads:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+    idle = [_connect(memory_server) for _ in range(8)]
+    time.sleep(0.3)  # every stalled request has reached the worker
+    started = time.monotonic()
+    live = requests.get(memory_server.url + "/livez", timeout=10)
+    predicted = requests.post(memory_server.url + "/predict", json=POINT, timeout=10)
+    waited = time.monotonic() - started
+    assert live.status_code == 200 and predicted.status_code == 200
+    # At worst a thread frees up when the first stalled requests' time runs out.
+    assert waited < READ_TIMEOUT_S + 1.0, f"answered after {waited:.1f} s"
+    for sock in bodies:  # the application was reading their bodies: it says why it gave up
+        answer = _answer(sock)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b'"code":"request_timeout"' in answer.replace(b" ", b"")
+    for sock in heads + idle:  # nothing to answer: closed
+        assert _answer(sock) == b""
+    for sock in bodies + heads + idle:
+        sock.close()
+    assert requests.get(memory_server.url + "/livez", timeout=5).status_code == 200
+
+
+def test_a_trickling_client_is_cut_off_at_the_deadline(memory_server: Server) -> None:
+    # A byte now and then resets any per-read timeout; the deadline is on the whole request.
+    sock = _connect(memory_server)
+    sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n")
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < READ_TIMEOUT_S + 3:
+            sock.sendall(b" ")
+            time.sleep(0.2)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    answer = _answer(sock)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert time.monotonic() - started < READ_TIMEOUT_S + 3.5
+
+
+def _chunked(*parts: bytes) -> Iterator[bytes]:
+    yield from parts
+
+
+def test_bodies_over_the_limit_are_413_chunked_or_not(memory_server: Server) -> None:
+    url = memory_server.url + "/predict"
+    headers = {"Content-Type": "application/json"}
+    valid = json.dumps(POINT).encode()
+    # Valid JSON within the first 4,096 bytes: before, a chunked body was cut there and
+    # answered 200 from the truncated text.
+    padded = valid + b" " * 5_000
+    chunked = requests.post(url, data=_chunked(padded[:3000], padded[3000:]), headers=headers)
+    assert chunked.request.headers.get("Transfer-Encoding") == "chunked"
+    assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "payload_too_large"
+    declared = requests.post(url, data=padded, headers=headers, timeout=10)
+    assert declared.status_code == 413
+    fits = requests.post(url, data=_chunked(valid[:10], valid[10:]), headers=headers, timeout=10)
+    assert fits.status_code == 200 and fits.json()["mode"] == "single"
+    at_limit = requests.post(url, data=valid + b" " * (4096 - len(valid)), headers=headers)
+    assert at_limit.status_code == 200  # the limit is inclusive
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"Content-Type": "text/plain"}, "Content-Type 'text/plain': send application/json"),
+        (
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "Content-Type 'application/x-www-form-urlencoded': send application/json",
+        ),
+        (
+            {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            "Content-Encoding 'gzip' is not supported; send the body uncompressed",
+        ),
+    ],
+)
+def test_bodies_that_are_not_plain_json_are_415(
+    memory_server: Server, headers: dict[str, str], message: str
+) -> None:
+    response = requests.post(
+        memory_server.url + "/predict", data=json.dumps(POINT), headers=headers, timeout=5
+    )
+    assert response.status_code == 415
+    assert response.json()["error"] == {"code": "unsupported_media_type", "message": message}
+
+
+def test_json_media_types_and_a_missing_content_type_are_accepted(memory_server: Server) -> None:
+    body = json.dumps(POINT)
+    for headers in (
+        {"Content-Type": "application/json; charset=utf-8"},
+        {"Content-Type": "application/problem+json"},
+        {},
+    ):
+        response = requests.post(
+            memory_server.url + "/predict", data=body, headers=headers, timeout=5
+        )
+        assert response.status_code == 200, (headers, response.text)
+
+
+# --- a poisoned point in a stream -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_server(
+    trained_bundle: Path, redis: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    env = {"MODEL_PATH": str(trained_bundle / "models"), "REDIS_URL": redis.url}
+    with Server(env, tmp_path_factory.mktemp("redis") / "server.log", workers=2) as running:
+        yield running
+
+
+def test_one_absurd_altitude_does_not_poison_the_rest_of_the_stream(
+    redis_server: Server, trained_bundle: Path
+) -> None:
+    # Before: one altitude of 2,000 km became the stream's running maximum for the rest of its
+    # time in the store, and most later labels flipped.
+    frame = pd.read_csv(trained_bundle / "data" / "test.csv")
+    track = frame[frame["track_id"] == frame["track_id"].iloc[0]].reset_index(drop=True)
+    k = len(track) // 2
+    samples = samples_of(track)
+    poisoned = [dict(s) for s in samples]
+    poisoned[k]["altitude"] = 2e6
+    session = requests.Session()
+    url = redis_server.url
+    streamed = [session.post(url + "/predict", json=s, timeout=5).json() for s in poisoned]
+    # The same track without the glitch row, scored in one batch (another track id: no clash).
+    clean = [{**s, "track_id": s["track_id"] + 10_000} for s in samples]
+    del clean[k]
+    batch = session.post(url + "/batch_predict", json={"samples": clean}, timeout=30).json()
+    expected = [p["probability"] for p in batch["predictions"]]
+    got = [p["probability"] for i, p in enumerate(streamed) if i != k]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert [p["reentry_phase"] for i, p in enumerate(streamed) if i != k] == [
+        p["reentry_phase"] for p in batch["predictions"]
+    ]
+    glitch = streamed[k]
+    assert glitch["quarantine"] == "altitude_jump" and glitch["history"] == "continued"
+    assert glitch["probability"] == streamed[k - 1]["probability"]
+    assert [p["quarantine"] for i, p in enumerate(streamed) if i != k] == [None] * (len(track) - 1)
+    assert streamed[0]["history"] == "started" and streamed[1]["history"] == "continued"
+    # A value beyond the limits is refused outright and leaves the stream as it was.
+    absurd = {**samples[-1], "timestamp": samples[-1]["timestamp"] + 1, "altitude": 1e308}
+    refused = session.post(url + "/predict", json=absurd, timeout=5)
+    assert refused.status_code == 422 and refused.json()["error"]["message"].startswith("altitude:")
+    metrics = session.get(url + "/metrics", timeout=5).text
+    assert 'missile_classifier_quarantined_total{rule="altitude_jump"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("data", "whole"),
+    [
+        (b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", True),
+        (b"GET /livez HTTP/1.1\r\nHost: x\r\n", False),  # the head goes on
+        (b"POST /p HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd", True),
+        (b"POST /p HTTP/1.1\r\ncontent-length:  4\r\n\r\nabc", False),
+        (b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", True),
+        (b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", False),
+        (b"", False),
+    ],
+)
+def test_a_request_counts_as_arrived_only_when_its_head_and_body_are_in(
+    data: bytes, whole: bool
+) -> None:
+    assert arrived(data) is whole
