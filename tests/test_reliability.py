@@ -8,16 +8,23 @@ poisoned point in a stream.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import requests
 
+from missile_classifier.scoring import bundle
 from missile_classifier.service.worker import arrived
 from redis_server import RedisServer
 from server import Server
@@ -240,3 +247,143 @@ def test_a_request_counts_as_arrived_only_when_its_head_and_body_are_in(
     data: bytes, whole: bool
 ) -> None:
     assert arrived(data) is whole
+
+
+# --- one answer per pod: readiness and the bundle on disk ----------------------------------
+
+
+def _copy_version(source: Path, models: Path, version: str) -> Path:
+    """A copy of a bundle under another version (metadata.json is not among the checksums)."""
+    target = models / version
+    shutil.copytree(source, target)
+    meta = json.loads((target / bundle.METADATA_FILE).read_text())
+    (target / bundle.METADATA_FILE).write_text(json.dumps({**meta, "version": version}))
+    return target
+
+
+def _healths(server: Server, n: int = 20) -> list[requests.Response]:
+    """``n`` readiness answers, each on a new connection (so both workers answer some)."""
+    return [requests.get(server.url + "/health", timeout=5) for _ in range(n)]
+
+
+def _wait_for(server: Server, check: Callable[[dict[str, Any]], bool], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if all(check(r.json()) for r in _healths(server, 6)):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: {requests.get(server.url + '/health', timeout=5).json()}")
+
+
+def _versions(body: dict[str, Any]) -> set[str | None]:
+    return {w["model_version"] for w in body.get("workers", [])}
+
+
+def test_every_worker_follows_latest_and_the_pod_answers_as_one(
+    trained_bundle: Path, redis: RedisServer, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    source = (trained_bundle / "models" / "latest").resolve()
+    bundle.point_latest(_copy_version(source, models, "v1"))
+    env = {"MODEL_PATH": str(models), "REDIS_URL": redis.url, "MODEL_CHECK_INTERVAL": "0.5"}
+    with Server(env, tmp_path / "server.log", workers=2) as running:
+        first = requests.get(running.url + "/health", timeout=5).json()
+        assert first["status"] == "ok" and len(first["workers"]) == 2
+        assert _versions(first) == {"v1"}
+
+        # latest moves to a good new version: every worker verifies it and switches.
+        bundle.point_latest(_copy_version(source, models, "v2"))
+        _wait_for(running, lambda b: _versions(b) == {"v2"}, "both workers on v2")
+        infos = {requests.get(running.url + "/info", timeout=5).json()["model"]["model_version"]}
+        assert infos == {"v2"}
+
+        # latest moves to a version that fails verification: every worker keeps v2, says so.
+        broken = _copy_version(source, models, "v3")
+        with (broken / bundle.MODEL_FILE).open("ab") as handle:
+            handle.write(b"\0")
+        bundle.point_latest(broken)
+        _wait_for(
+            running,
+            lambda b: all(
+                "new bundle v3 not loaded" in (w.get("reason") or "") for w in b["workers"]
+            ),
+            "both workers report the refused update",
+        )
+        answers = _healths(running)
+        assert {r.status_code for r in answers} == {200}
+        assert {r.json()["model_version"] for r in answers} == {"v2"}
+        assert "checksum mismatch" in answers[0].json()["notice"]
+        assert requests.post(running.url + "/predict", json=POINT, timeout=5).status_code == 200
+
+        # The served bundle is damaged in place, then a worker restarts: it cannot load it.
+        bundle.point_latest(models / "v2")
+        _wait_for(running, lambda b: not b.get("notice"), "the notice clears on a good latest")
+        (models / "v2" / bundle.MODEL_FILE).write_bytes(b"not a model")
+        _wait_for(
+            running,
+            lambda b: "served bundle changed on disk" in (b.get("notice") or ""),
+            "the running workers notice the change",
+        )
+        victim = running.worker_pids()[0]
+        os.kill(victim, signal.SIGKILL)  # gunicorn starts a new worker, which loads from disk
+        _wait_for(
+            running,
+            lambda b: "model unavailable" in b.get("reason", ""),
+            "the new worker fails to load, and the pod turns unready",
+        )
+        answers = _healths(running)
+        # Every worker answers for the pod: never 200 from one and 503 from the other.
+        assert {r.status_code for r in answers} == {503}
+        own = "model unavailable: MODEL_PATH/v2/model.onnx: checksum mismatch"
+        reasons = {r.json()["reason"] for r in answers}
+        assert all(r.startswith((own, "1 of 2 workers ready: worker ")) for r in reasons)
+        text = " ".join(r.text for r in answers)
+        assert "checksum mismatch" in text and str(tmp_path) not in text  # no paths for clients
+
+        # A good latest again: the new worker loads it and the pod is ready as one.
+        bundle.point_latest(_copy_version(source, models, "v4"))
+        _wait_for(running, lambda b: b["status"] == "ok" and _versions(b) == {"v4"}, "ready on v4")
+
+
+# --- fuzzing the API against its own OpenAPI document -------------------------------------
+
+
+@pytest.mark.parametrize("api_key", [None, "fuzz-key"], ids=["open", "api-key"])
+def test_schemathesis_finds_no_failure(
+    trained_bundle: Path, tmp_path: Path, api_key: str | None
+) -> None:
+    # Every check (no 5xx, schema-valid data accepted, invalid data refused, auth enforced,
+    # statuses, headers and bodies as documented), bounded in examples (--max-time would make
+    # schemathesis fuzz on until the time is spent).
+    env = {"MODEL_PATH": str(trained_bundle / "models"), "REDIS_URL": ""}
+    headers = []
+    if api_key:
+        env["API_KEY"] = api_key
+        headers = ["-H", f"X-API-Key: {api_key}"]
+    schemathesis = Path(sys.executable).parent / "schemathesis"
+    with Server(env, tmp_path / "server.log") as running:
+        result = subprocess.run(
+            [
+                str(schemathesis),
+                "run",
+                running.url + "/openapi.json",
+                "--checks",
+                "all",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--max-examples",
+                "150",
+                "--workers",
+                "2",
+                "--no-color",
+                *headers,
+            ],
+            cwd=tmp_path,  # its cache of failures stays out of the repository
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    summary = result.stdout[-6000:]
+    assert result.returncode == 0, summary
+    assert "No issues found" in result.stdout, summary

@@ -95,6 +95,12 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _message(exc: Exception) -> str:
+    """An error's message, with the library detail behind it when it has one (a BundleError)."""
+    detail = getattr(exc, "detail", None)
+    return f"{exc} ({detail})" if detail else str(exc)
+
+
 def _show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
@@ -200,7 +206,7 @@ def validate(
         try:
             _, report = read_tracks(path, require_labels=labeled)
         except SchemaError as exc:
-            raise _fail(str(exc)) from None
+            raise _fail(_message(exc)) from None
         reports.append(report)
         if not as_json:
             kind = "labeled" if report.labeled else "unlabeled"
@@ -302,7 +308,7 @@ def train(
     try:
         result = run_training(config)
     except (SchemaError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_message(exc)) from None
     table = Table(
         title=f"Evaluated on {result.evaluated_on}",
         box=box.SIMPLE_HEAD,
@@ -365,7 +371,7 @@ def evaluate(
         service = ModelInferenceService(model)
         frame = load_tracks(data, require_labels=True)
     except (BundleError, SchemaError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_message(exc)) from None
     columns = frame_columns(frame)
     scores = service.predict_batch(columns)
     report_data = ReportData(
@@ -431,7 +437,7 @@ def predict(
             progress=_show_progress(quiet),
         )
     except (BundleError, SchemaError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_message(exc)) from None
     if not quiet:
         err.print(
             f"{summary.rows:,} rows scored with {service.model_version} in "
@@ -457,7 +463,7 @@ def export(
     try:
         difference, path = reexport(model, output)
     except BundleError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(_message(exc)) from None
     out.print(f"{path}: re-exported, ONNX matches torch within {difference:.1e}")
 
 

@@ -36,6 +36,9 @@ PREPROCESSING_FILE: Final = "preprocessing.json"
 METADATA_FILE: Final = "metadata.json"
 CHECKPOINT_FILE: Final = "checkpoint.pt"
 LATEST: Final = "latest"
+#: What scoring reads; every other listed file (checkpoint, report) may be left out of a copy
+#: made for serving, but is verified when present.
+REQUIRED_FILES: Final = (MODEL_FILE, PREPROCESSING_FILE)
 #: Bumped when the files' layout or meaning changes; readers refuse formats they do not know.
 #: Format 2 added the piecewise-linear encoding, format 3 the encoding's kind
 #: (``bin_encoding``); a format-1 bundle is read as having no encoding.
@@ -46,7 +49,16 @@ _FORMAT_2_ENCODING: Final = "piecewise_linear_encoding"
 
 
 class BundleError(RuntimeError):
-    """A bundle is missing, incomplete, tampered with or of another format."""
+    """A bundle is missing, incomplete, tampered with or of another format.
+
+    Args:
+        message: What is wrong, in our words (shown to clients, paths shortened).
+        detail: A library's own error text behind it, for logs only.
+    """
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -247,7 +259,7 @@ def load(path: str | Path) -> Bundle:
     try:
         metadata = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{meta_path}: not valid JSON ({exc})") from None
+        raise BundleError(f"{meta_path}: not valid JSON", detail=str(exc)) from None
     if not isinstance(metadata, dict):
         raise BundleError(f"{meta_path}: not a JSON object ({type(metadata).__name__})")
     if metadata.get("format") not in READABLE_FORMATS:
@@ -258,7 +270,7 @@ def load(path: str | Path) -> Bundle:
     files = metadata.get("files", {})
     if not isinstance(files, dict):
         raise BundleError(f"{meta_path}: 'files' is not an object of file names and checksums")
-    for required in (MODEL_FILE, PREPROCESSING_FILE):
+    for required in REQUIRED_FILES:
         if required not in files:
             raise BundleError(f"{directory}: metadata lists no {required}")
     # Every listed name must stay inside the bundle, checked before any file is read: a
@@ -271,6 +283,8 @@ def load(path: str | Path) -> Bundle:
     for name, expected in files.items():
         file = directory / name
         if not file.is_file():
+            if name not in REQUIRED_FILES:  # the checkpoint, the report: not read to score
+                continue
             raise BundleError(f"{file}: listed in {METADATA_FILE} but missing")
         if sha256(file) != expected:
             raise BundleError(f"{file}: checksum mismatch; the bundle was modified after export")

@@ -78,7 +78,7 @@ class ModelInferenceService:
             )
         except Exception as exc:  # ONNX Runtime's errors (Fail, InvalidProtobuf…) are plain
             raise bundles.BundleError(
-                f"{self.bundle.model_path}: ONNX Runtime cannot load it: {exc}"
+                f"{self.bundle.model_path}: ONNX Runtime cannot load it", detail=str(exc)
             ) from None
         model_input = self._session.get_inputs()[0]
         self._input = model_input.name

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_content_length: int = Field(
         10 * 1024 * 1024, ge=1024, description="Largest request body in bytes."
     )
+    model_check_interval: float = Field(
+        10.0, gt=0, description="Seconds between checks of MODEL_PATH for a new or changed bundle."
+    )
     request_read_timeout: float = Field(
         10.0, gt=0, description="Seconds a client has to send a whole request (head and body)."
     )

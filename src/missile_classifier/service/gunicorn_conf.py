@@ -71,11 +71,18 @@ def on_starting(server: Any) -> None:
         path.mkdir(parents=True, exist_ok=True)
 
 
+def post_worker_init(worker: Any) -> None:
+    """Start the worker's check of MODEL_PATH for a new or changed bundle."""
+    worker.wsgi.extensions["missile_classifier"].start_refresher()
+
+
 def child_exit(server: Any, worker: Any) -> None:
-    """Drop a dead worker's live gauges (prometheus_client multiprocess recipe)."""
+    """Drop a dead worker's live gauges (prometheus_client multiprocess recipe) and status."""
+    from missile_classifier.service import pod
     from missile_classifier.service.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
+    pod.forget(worker.pid)
 
 
 def on_exit(server: Any) -> None:

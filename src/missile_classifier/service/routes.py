@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 import numpy as np
@@ -24,9 +25,10 @@ from missile_classifier.scoring.features import FEATURE_NAMES
 from missile_classifier.scoring.inference import ModelInferenceService, Scores
 from missile_classifier.scoring.plausibility import REASONS
 from missile_classifier.scoring.windows import StreamMemory
-from missile_classifier.service import metrics
+from missile_classifier.service import metrics, pod
 from missile_classifier.service.body import check_content_type, read_body
 from missile_classifier.service.errors import ApiError
+from missile_classifier.service.logs import get_logger
 from missile_classifier.service.openapi import openapi_document
 from missile_classifier.service.schemas import (
     BatchRequest,
@@ -36,6 +38,7 @@ from missile_classifier.service.schemas import (
     Observation,
     Prediction,
     StoreStatus,
+    WorkerHealth,
 )
 from missile_classifier.service.state import ServiceState
 from missile_classifier.service.track_store import StoreUnavailable
@@ -154,7 +157,9 @@ def _run(kind: str, fn: Any) -> Any:
     except (ApiError, StoreUnavailable, ValueError):
         raise
     except Exception as exc:
-        state().mark_unusable(f"{type(exc).__name__}: {exc}")
+        # The traceback is logged once, by the error handler that answers the 500.
+        get_logger().error("inference_failed", error_type=type(exc).__name__, error=str(exc))
+        state().mark_unusable(f"inference failed ({type(exc).__name__}); see the service logs")
         raise
     finally:
         metrics.INFERENCE_DURATION.labels(kind=kind).observe(time.perf_counter() - started)
@@ -168,19 +173,32 @@ def livez() -> Response:
 
 @api.get("/health")
 def health() -> tuple[Response, int]:
-    """Readiness: 503 until the model answers; a down shared store only degrades it."""
+    """Readiness: 503 until every worker's model answers; a down shared store only degrades it."""
     current = state()
     current.retry_if_due()
+    workers = pod.workers()
+    listed = None if workers is None else [WorkerHealth(**asdict(w)) for w in workers]
     if not current.ready or current.model is None:
-        body = HealthResponse(status="unavailable", reason=current.reason)
+        body = HealthResponse(status="unavailable", reason=current.reason, workers=listed)
+        return jsonify(body.model_dump(exclude_none=True)), 503
+    expected = current.settings.effective_workers()
+    if workers is not None and sum(w.ready for w in workers) < expected:
+        # One answer for the whole server: a probe reaches one worker at random.
+        ready = sum(w.ready for w in workers)
+        why = "; ".join(f"worker {w.pid}: {w.reason}" for w in workers if not w.ready)
+        reason = f"{ready} of {expected} workers ready" + (f": {why}" if why else " (starting)")
+        body = HealthResponse(status="unavailable", reason=reason, workers=listed)
         return jsonify(body.model_dump(exclude_none=True)), 503
     ok, error, streams = current.store_status()
     store = StoreStatus(kind=current.store.kind, ok=ok, error=error, active_streams=streams)
+    notices = {w.reason for w in workers or [] if w.reason} | ({current.notice} - {None})
     body = HealthResponse(
         status="ok" if ok else "degraded",
         reason=None if ok else "track store unavailable: stream predictions answer 503",
         model_version=current.model.model_version,
         store=store,
+        notice="; ".join(sorted(n for n in notices if n)) or None,
+        workers=listed,
     )
     return jsonify(body.model_dump(exclude_none=True)), 200
 
@@ -250,12 +268,8 @@ def batch_predict() -> Response:
                 for i in missing
             ],
         )
-    try:
-        scores = _run("batch", lambda: _score_batch(model, samples))
-    except ValueError as exc:
-        raise ApiError(
-            422, "validation_error", f"samples: {exc} (two samples of one stream share a timestamp)"
-        ) from None
+    _refuse_duplicates(samples)
+    scores = _run("batch", lambda: _score_batch(model, samples))
     predictions = _predictions(samples, scores, model.model_version)
     g.log_fields = {"samples": len(samples), "reentry": int(scores.reentry_phase.sum())}
     if scores.quarantined:
@@ -264,6 +278,33 @@ def batch_predict() -> Response:
         predictions=predictions, count=len(predictions), model_version=model.model_version
     )
     return jsonify(body.model_dump())
+
+
+def _refuse_duplicates(samples: list[Observation]) -> None:
+    """409 naming the samples when two of one stream share a timestamp (which comes first?)."""
+    first: dict[tuple[int, int, float], int] = {}
+    clashes = []
+    for i, sample in enumerate(samples):
+        if sample.track_id is None or sample.timestamp is None:
+            continue  # a sample without a track is a stream of its own
+        key = (sample.track_id, sample.sensor_id, sample.timestamp)
+        if key in first:
+            clashes.append((first[key], i))
+        else:
+            first[key] = i
+    if clashes:
+        a, b = clashes[0]
+        raise ApiError(
+            409,
+            "duplicate_timestamp",
+            f"samples {a} and {b} are both of track {samples[a].track_id} sensor "
+            f"{samples[a].sensor_id} at timestamp {samples[a].timestamp}: a stream has one point "
+            "per time",
+            [
+                {"samples": [a, b], "problem": "same track, sensor and timestamp"}
+                for a, b in clashes
+            ],
+        )
 
 
 def _score_batch(model: ModelInferenceService, samples: list[Observation]) -> Scores:
@@ -330,4 +371,10 @@ def prometheus_metrics() -> Response:
 @api.get("/openapi.json")
 def openapi() -> Response:
     """The OpenAPI 3.1 document, generated from the request/response models."""
-    return jsonify(openapi_document(__version__))
+    settings = state().settings
+    document = openapi_document(
+        __version__,
+        api_key=settings.api_key is not None,
+        rate_limit=settings.rate_limit is not None,
+    )
+    return jsonify(document)

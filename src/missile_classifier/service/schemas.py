@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from missile_classifier.columns import ALTITUDE, INTENSITY, LATITUDE, LONGITUDE, TIMESTAMP
 from missile_classifier.scoring.plausibility import ID_LIMITS, LIMITS
@@ -24,6 +24,18 @@ def _within(column: str, description: str) -> Any:
 _ID = {"ge": ID_LIMITS[0], "le": ID_LIMITS[1]}
 
 
+def _integral(value: object) -> object:
+    """``3.0`` as ``3``: JSON Schema's integers include numbers with no fraction (and clients
+    that write every number as a double send ids so); ``3.5``, ``"3"`` and ``true`` stay bad."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A stream id: an int64, written as an integer (``3`` or ``3.0``).
+StreamId = Annotated[int, Field(**_ID), BeforeValidator(_integral)]  # this order: JSON Schema
+
+
 class Observation(BaseModel):
     """One sensor observation of a missile."""
 
@@ -32,13 +44,10 @@ class Observation(BaseModel):
     timestamp: Annotated[
         float | None, _within(TIMESTAMP, "Unix seconds; required with track_id (orders it).")
     ] = None
-    track_id: Annotated[
-        int | None,
-        Field(**_ID, description="Track to append this point to; omit to classify it alone."),
-    ] = None
-    sensor_id: Annotated[
-        int, Field(**_ID, description="Sensor that made the observation (stream key).")
-    ] = 0
+    track_id: StreamId | None = Field(
+        None, description="Track to append this point to; omit to classify it alone."
+    )
+    sensor_id: StreamId = Field(0, description="Sensor that made the observation (stream key).")
     latitude: Annotated[float, _within(LATITUDE, "Degrees (WGS84).")]
     longitude: Annotated[float, _within(LONGITUDE, "Degrees (WGS84).")]
     altitude: Annotated[float, _within(ALTITUDE, "Metres above the WGS84 ellipsoid.")]
@@ -115,13 +124,33 @@ class StoreStatus(BaseModel):
     active_streams: int | None = None
 
 
+class WorkerHealth(BaseModel):
+    """One worker process of the server."""
+
+    pid: int
+    ready: bool
+    model_version: str | None = None
+    reason: str | None = Field(
+        None, description="Why it is not ready, or what it noticed about the bundle on disk."
+    )
+
+
 class HealthResponse(BaseModel):
-    """Readiness: 200 once the model answers; degraded when the shared store is down."""
+    """Readiness of the whole server: 200 once every worker's model answers.
+
+    Degraded (still 200) when the shared track store is down.
+    """
 
     status: Literal["ok", "degraded", "unavailable"]
     reason: str | None = None
     model_version: str | None = None
     store: StoreStatus | None = None
+    notice: str | None = Field(
+        None, description="Something about the bundle on disk that did not stop serving."
+    )
+    workers: list[WorkerHealth] | None = Field(
+        None, description="Every worker of the server (under gunicorn)."
+    )
 
 
 class InfoResponse(BaseModel):
