@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
+import random
+import select
+import shutil
+import socket
 import threading
 import time
 import uuid
@@ -23,6 +28,7 @@ from missile_classifier.service.track_store import (
     StoreConflict,
     StoreUnavailable,
     TrackStore,
+    _reset,
     create_store,
 )
 from redis_server import RedisServer, free_port
@@ -77,6 +83,15 @@ def _count(store: TrackStore, key: tuple[int, int]) -> int:
     memory = store.get(key)
     assert memory is not None
     return memory.count
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Poll until ``condition()`` holds; fail after ``timeout`` s (something is stuck)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting until {what}")
+        time.sleep(0.001)
 
 
 class FakeClock:
@@ -248,10 +263,19 @@ def test_redis_ping_follows_the_server_down_and_up() -> None:
 
 
 def test_limits_are_validated() -> None:
-    with pytest.raises(ValueError, match="ttl_seconds"):
+    with pytest.raises(ValueError, match=r"^ttl_seconds must be positive, got 0$"):
         MemoryTrackStore(ttl_seconds=0)
-    with pytest.raises(ValueError, match="max_streams"):
+    with pytest.raises(ValueError, match=r"^max_streams must be at least 1, got 0$"):
         RedisTrackStore("redis://127.0.0.1:1/0", max_streams=0)
+
+
+def test_a_cap_of_one_stream_keeps_the_newest(make_store: MakeStore) -> None:
+    store = make_store(max_streams=1)  # the smallest valid cap
+    store.update((1, 0), _bump)
+    store.update((2, 0), _bump)
+    assert store.get((1, 0)) is None
+    assert _count(store, (2, 0)) == 1
+    assert store.active_streams() == 1
 
 
 def test_create_store_picks_redis_only_with_a_url() -> None:
@@ -262,6 +286,24 @@ def test_create_store_picks_redis_only_with_a_url() -> None:
     with create_store("redis://127.0.0.1:1/0", ttl_seconds=5.0, max_streams=9) as shared:
         assert isinstance(shared, RedisTrackStore)  # created without connecting
         assert (shared.kind, shared.ttl_seconds, shared.max_streams) == ("redis", 5.0, 9)
+
+
+def test_documented_defaults() -> None:
+    # An hour and 100,000 streams unless configured; Redis keys under "missile-classifier",
+    # one more ":<namespace>" level per model version, and a one-second socket timeout.
+    url = "redis://127.0.0.1:1/0"
+    for store in (MemoryTrackStore(), create_store(None)):
+        assert (store.ttl_seconds, store.max_streams) == (3600.0, 100_000)
+    for shared in (RedisTrackStore(url), create_store(url)):
+        assert isinstance(shared, RedisTrackStore)
+        assert (shared.ttl_seconds, shared.max_streams) == (3600.0, 100_000)
+        assert (shared.prefix, shared.socket_timeout) == ("missile-classifier", 1.0)
+    prefixes = [create_store(url, namespace=ns) for ns in (None, "", "v1")]
+    assert [s.prefix for s in prefixes if isinstance(s, RedisTrackStore)] == [
+        "missile-classifier",
+        "missile-classifier",
+        "missile-classifier:v1",
+    ]
 
 
 # ----------------------------------------------------------------------------- memory store
@@ -284,6 +326,17 @@ def test_memory_ttl_counts_from_the_last_update() -> None:
     assert store.update(KEY, _bump) == 1  # an expired stream starts afresh
 
 
+def test_memory_stream_expires_exactly_at_its_ttl() -> None:
+    clock = FakeClock()
+    store = MemoryTrackStore(ttl_seconds=10.0, clock=clock)
+    store.update(KEY, _bump)
+    clock.now += 9.5
+    assert store.active_streams() == 1
+    clock.now += 0.5  # exactly ttl_seconds after the update: gone, for counting as for reading
+    assert store.active_streams() == 0
+    assert store.get(KEY) is None
+
+
 def test_memory_concurrent_updates_are_not_lost() -> None:
     store = MemoryTrackStore()
     start = threading.Barrier(8)
@@ -304,6 +357,42 @@ def test_memory_concurrent_updates_are_not_lost() -> None:
         thread.join()
     assert sorted(counts) == list(range(1, 401))
     assert _count(store, KEY) == 400
+
+
+def test_memory_other_streams_proceed_while_a_step_runs() -> None:
+    store = MemoryTrackStore()
+    other = threading.Thread(target=store.update, args=((8, 3), _bump))
+
+    def step(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
+        other.start()
+        other.join(timeout=5)  # would wait in vain if one lock served every stream
+        assert not other.is_alive(), "an update of another stream waited for this one"
+        return _bump(memory)
+
+    assert store.update(KEY, step) == 1
+    assert _count(store, (8, 3)) == 1
+
+
+def test_memory_delete_waits_for_an_update_of_the_stream() -> None:
+    store = MemoryTrackStore()
+    store.update(KEY, _bump)
+    deleted: list[bool] = []
+    deleter = threading.Thread(target=lambda: deleted.append(store.delete(KEY)))
+
+    def waiting_for_the_stream_lock() -> bool:
+        key_lock = store._key_locks.get(KEY)  # this update and the deleter: two users
+        return not deleter.is_alive() or (key_lock is not None and key_lock.users == 2)
+
+    def step(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
+        deleter.start()
+        _wait_until(waiting_for_the_stream_lock, "the delete waits for the stream's lock")
+        assert deleted == [], "the delete did not wait for the update in flight"
+        return _bump(memory)
+
+    assert store.update(KEY, step) == 2
+    deleter.join()
+    assert deleted == [True]  # it deleted what the update stored, so the stream is gone
+    assert store.get(KEY) is None
 
 
 def test_memory_store_hands_out_copies() -> None:
@@ -451,8 +540,12 @@ def test_redis_gives_up_after_bounded_conflicts(redis_server: RedisServer) -> No
         rival.update(KEY, _bump)  # another replica commits while this update is in flight
         return _bump(memory)
 
-    with pytest.raises(StoreConflict, match="after 3 attempts"):
+    with pytest.raises(StoreConflict) as raised:
         store.update(KEY, step)
+    assert str(raised.value) == (
+        "gave up updating stream 7:3 after 3 attempts: other updates of the same stream kept "
+        "committing first"
+    )
     assert calls == 3
     assert _count(store, KEY) == 3  # the rival's three only
     store.clear()
@@ -503,10 +596,18 @@ def test_redis_unreadable_value_starts_the_stream_afresh(
 ) -> None:
     store = _redis_store(redis_server.url)
     admin = redis.Redis.from_url(redis_server.url)
-    admin.set(f"{store.prefix}:stream:7:3", '{"state": {"count": 1}, "recent": [], "count": 1}')
+    raw = '{"state": {"count": 1}, "recent": [], "count": 1}'
+    admin.set(f"{store.prefix}:stream:7:3", raw)
+    with pytest.raises((ValueError, KeyError, TypeError)) as unreadable:
+        StreamMemory.from_dict(json.loads(raw))
     assert store.get(KEY) is None
     assert store.update(KEY, _bump) == 1
-    assert "unreadable" in caplog.text
+    # Reading and updating both say which stream of which store, and why.
+    warning = f"stream 7:3 in {store.prefix} is unreadable, starting it afresh: " + repr(
+        unreadable.value
+    )
+    logged = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert logged == [("missile_classifier.service.track_store", logging.WARNING, warning)] * 2
     store.clear()
     admin.close()
 
@@ -514,12 +615,16 @@ def test_redis_unreadable_value_starts_the_stream_afresh(
 def test_redis_refusals_are_unavailable_and_bugs_are_not(redis_server: RedisServer) -> None:
     store = _redis_store(redis_server.url)
     admin = redis.Redis.from_url(redis_server.url)
-    admin.config_set("maxmemory", 1)  # Redis is up but refuses writes
+    admin.config_set("maxmemory", 1)  # Redis is up but refuses writes (at EXEC)
     try:
-        with pytest.raises(StoreUnavailable, match="refused"):
+        with pytest.raises(StoreUnavailable) as raised:
             store.update(KEY, _bump)
     finally:
         admin.config_set("maxmemory", 0)
+    assert str(raised.value).startswith(
+        f"Redis at {redis_server.url} refused updating stream 7:3: "
+    ), raised.value
+    assert str(raised.value).endswith("command not allowed when used memory > 'maxmemory'.")
     admin.rpush(f"{store.prefix}:stream:7:3", "not a stream")
     with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
         store.get(KEY)
@@ -536,10 +641,14 @@ def test_redis_timeout_during_commit_says_the_outcome_is_unknown() -> None:
             return _bump(memory)
 
         try:
-            with pytest.raises(StoreUnavailable, match="may or may not have been stored"):
+            with pytest.raises(StoreUnavailable) as raised:
                 store.update(KEY, step)
         finally:
             server.resume()
+        assert str(raised.value).startswith(
+            f"Redis at {server.url} did not answer in time while updating stream 7:3; "
+            "the update may or may not have been stored: "
+        ), raised.value
         # The EXEC sent to the frozen server may still run when it wakes: either is right.
         assert store.update(KEY, _bump) in (1, 2)
         store.close()
@@ -550,19 +659,22 @@ def test_redis_outage_raises_quickly_and_recovers() -> None:
         store = RedisTrackStore(server.url, prefix="outage")
         store.update(KEY, _bump)
         server.kill()
-        calls: list[Callable[[], object]] = [
-            store.ping,
-            lambda: store.get(KEY),
-            lambda: store.update(KEY, _bump),
-            store.active_streams,
-            lambda: store.delete(KEY),
-            store.clear,
+        # Each message says where, and what was being done (the service logs it).
+        calls: list[tuple[Callable[[], object], str]] = [
+            (store.ping, "answering PING"),
+            (lambda: store.get(KEY), "reading stream 7:3"),
+            (lambda: store.update(KEY, _bump), "updating stream 7:3"),
+            (store.active_streams, "counting streams"),
+            (lambda: store.delete(KEY), "deleting stream 7:3"),
+            (store.clear, "clearing streams"),
         ]
-        for call in calls:
+        for call, action in calls:
             began = time.perf_counter()
-            with pytest.raises(StoreUnavailable, match="unreachable"):
+            with pytest.raises(StoreUnavailable) as raised:
                 call()
             assert time.perf_counter() - began < 0.5
+            expected = f"Redis at {server.url} is unreachable while {action}: "
+            assert str(raised.value).startswith(expected), raised.value
         server.restart()  # same port, empty (no persistence); same store object
         store.ping()
         assert store.get(KEY) is None
@@ -578,8 +690,11 @@ def test_redis_hung_server_times_out_and_recovers() -> None:
         server.pause()
         try:
             began = time.perf_counter()
-            with pytest.raises(StoreUnavailable, match="did not answer"):
+            with pytest.raises(StoreUnavailable) as raised:
                 store.ping()
+            assert str(raised.value).startswith(
+                f"Redis at {server.url} did not answer within 0.2 s while answering PING: "
+            ), raised.value
             with pytest.raises(StoreUnavailable, match="did not answer"):
                 store.update(KEY, _bump)
             assert time.perf_counter() - began < 2.0
@@ -590,12 +705,342 @@ def test_redis_hung_server_times_out_and_recovers() -> None:
         store.close()
 
 
-def test_unavailable_message_hides_the_password() -> None:
-    store = RedisTrackStore(f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@127.0.0.1:{port}/0", "redis://:***@127.0.0.1:{port}/0"),
+        ("redis://alice:hunter2@127.0.0.1:{port}/0", "redis://alice:***@127.0.0.1:{port}/0"),
+        ("redis://127.0.0.1:{port}/0", "redis://127.0.0.1:{port}/0"),
+        # No host and no port in the URL: none are made up.
+        ("unix://:hunter2@/nonexistent/redis.sock", "unix://:***@/nonexistent/redis.sock"),
+    ],
+)
+def test_unavailable_message_hides_the_password(url: str, shown: str) -> None:
+    port = free_port()
+    store = RedisTrackStore(url.format(port=port))
     with pytest.raises(StoreUnavailable) as raised:
         store.ping()
     assert "hunter2" not in str(raised.value)
-    assert ":***@127.0.0.1" in str(raised.value)
+    expected = f"Redis at {shown.format(port=port)} is unreachable while answering PING: "
+    assert str(raised.value).startswith(expected), raised.value
+    store.close()
+
+
+def _stat(admin: redis.Redis, section: str, name: str) -> int:
+    """One counter of INFO (``INFO commandstats`` entries: their ``calls``)."""
+    value = admin.info(section).get(name, 0)
+    return int(value["calls"] if isinstance(value, dict) else value)
+
+
+def _commands_until(
+    admin: redis.Redis, run: Callable[[], object], last: Callable[[str], bool]
+) -> list[str]:
+    """The commands Redis runs during ``run()`` (MONITOR), up to the first ``last`` accepts."""
+    seen: list[str] = []
+    with admin.monitor() as monitor:  # type: ignore[no-untyped-call]
+        run()
+        while not seen or not last(seen[-1]):
+            seen.append(monitor.next_command()["command"])
+    return seen
+
+
+@pytest.mark.parametrize(("ttl_seconds", "px"), [(2.5, "2500"), (0.0001, "1")])
+def test_redis_ttl_is_kept_to_the_millisecond_and_at_least_one(
+    redis_server: RedisServer, ttl_seconds: float, px: str
+) -> None:
+    # The expiry the commit script gives the stream key, as Redis runs it (MONITOR).
+    store = _redis_store(redis_server.url, ttl_seconds=ttl_seconds)
+    admin = redis.Redis.from_url(redis_server.url, socket_timeout=5.0, decode_responses=True)
+    run = _commands_until(admin, lambda: store.update(KEY, _bump), lambda c: c.startswith("SET "))
+    assert run[-1].split()[1] == f"{store.prefix}:stream:7:3"
+    assert run[-1].split()[-2:] == ["PX", px]
+    store.clear()
+    store.close()
+    admin.close()
+
+
+def test_redis_clear_works_in_batches_of_1000(redis_server: RedisServer) -> None:
+    # Bounded commands: one SCAN or DEL never holds up Redis for long.
+    store = _redis_store(redis_server.url)
+    admin = redis.Redis.from_url(redis_server.url, socket_timeout=5.0, decode_responses=True)
+    names = {f"{store.prefix}:stream:{track}:0" for track in range(2_000)}
+    with admin.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.set(name, "{}")
+        pipe.execute()
+    lru = f"{store.prefix}:streams"
+    run = _commands_until(admin, store.clear, lambda c: c.startswith("DEL ") and c.endswith(lru))
+    scans = [c.split()[2:] for c in run if c.startswith("SCAN ")]
+    pattern = ["MATCH", f"{store.prefix}:stream:*", "COUNT", "1000"]
+    assert scans and all(args == pattern for args in scans)
+    deletes = [c.split()[1:] for c in run if c.startswith("DEL ")]
+    *full, last = deletes
+    assert full and all(len(batch) == 1000 for batch in full)
+    assert len(last) <= 1001 and last[-1] == lru
+    assert {name for batch in deletes for name in batch} == names | {lru}
+    assert admin.keys(f"{store.prefix}:*") == []
+    admin.close()
+
+
+def test_redis_refusing_writes_after_a_failed_save_is_unavailable() -> None:
+    # MISCONF (a snapshot could not be written): redis-py has no class for it, and inside a
+    # transaction it reports it as "Command # 1 (...) of pipeline caused error: MISCONF ...".
+    with RedisServer() as server:
+        store = RedisTrackStore(server.url, prefix="misconf")
+        store.update(KEY, _bump)
+        admin = redis.Redis.from_url(server.url, decode_responses=True)
+        admin.config_set("save", "3600 1")
+        shutil.rmtree(str(admin.config_get("dir")["dir"]))  # nowhere to write the snapshot
+        admin.bgsave()
+
+        def save_failed() -> bool:
+            info = admin.info("persistence")
+            return not info["rdb_bgsave_in_progress"] and info["rdb_last_bgsave_status"] == "err"
+
+        _wait_until(save_failed, "the background save has failed")
+        calls: list[tuple[Callable[[], object], str]] = [
+            (store.ping, "answering PING"),
+            (lambda: store.update(KEY, _bump), "updating stream 7:3"),  # both in MULTI / EXEC
+            (lambda: store.delete(KEY), "deleting stream 7:3"),
+            (store.active_streams, "counting streams"),
+            (store.clear, "clearing streams"),
+        ]
+        for call, action in calls:
+            with pytest.raises(StoreUnavailable) as raised:
+                call()
+            assert str(raised.value).startswith(f"Redis at {server.url} refused {action}: ")
+            assert "MISCONF" in str(raised.value)
+        assert _count(store, KEY) == 1  # reads still work; nothing was written
+        admin.config_set("save", "")  # or shutting down would try to save once more, and fail
+        admin.close()
+        store.close()
+
+
+def test_redis_a_broken_connection_is_retried_once_at_once() -> None:
+    # Redis accepts the connection and closes it at once ("max number of clients reached"),
+    # every time. redis-py applies the store's retry policy to the handshake and again to the
+    # command: one retry is 2 x 2 connections (no retry would be 1, two retries 9), and without
+    # pauses between them.
+    with RedisServer() as server:
+        admin = redis.Redis.from_url(server.url, decode_responses=True)
+        admin.config_set("maxclients", 1)  # admin is that one client
+        store = RedisTrackStore(server.url, prefix="full")
+        before = _stat(admin, "stats", "rejected_connections")
+        began = time.perf_counter()
+        with pytest.raises(StoreUnavailable) as raised:
+            store.ping()
+        assert time.perf_counter() - began < 0.5
+        assert str(raised.value) == (
+            f"Redis at {server.url} is unreachable while answering PING: "
+            "max number of clients reached"
+        )
+        assert _stat(admin, "stats", "rejected_connections") - before == 4
+        admin.close()
+        store.close()
+
+
+def test_redis_a_timeout_is_not_retried(redis_server: RedisServer) -> None:
+    # Retrying would cost another socket_timeout, on a new connection: none is opened.
+    store = _redis_store(redis_server.url, socket_timeout=0.2)
+    store.ping()  # the store's one pooled connection
+    admin = redis.Redis.from_url(redis_server.url)
+    before = _stat(admin, "stats", "total_connections_received")
+    admin.client_pause(10_000, all=False)  # pauses writes only: INFO is still answered
+    try:
+        with pytest.raises(StoreUnavailable) as raised:
+            store.delete(KEY)
+        assert _stat(admin, "stats", "total_connections_received") == before
+    finally:
+        admin.client_unpause()
+    assert str(raised.value).startswith(
+        f"Redis at {redis_server.url} did not answer within 0.2 s while deleting stream 7:3: "
+    ), raised.value
+    admin.close()
+    store.close()
+
+
+def test_redis_connecting_gives_up_after_socket_timeout() -> None:
+    # A listener whose backlog is full: the kernel ignores further connection attempts, like an
+    # unreachable host. Connecting must give up after socket_timeout (redis-py's default is 5 s).
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as listener:
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):  # fills the backlog
+            store = RedisTrackStore(f"redis://127.0.0.1:{port}/0", socket_timeout=0.2)
+            began = time.perf_counter()
+            with pytest.raises(StoreUnavailable) as raised:
+                store.ping()
+            assert time.perf_counter() - began < 2.0
+            store.close()
+    assert str(raised.value) == (
+        f"Redis at redis://127.0.0.1:{port}/0 did not answer within 0.2 s while answering PING: "
+        "Timeout connecting to server"
+    )
+
+
+class _EagerHealthCheck(RedisTrackStore):
+    health_check_interval = 1
+
+
+def test_redis_checks_an_idle_connection_before_using_it(redis_server: RedisServer) -> None:
+    store = _EagerHealthCheck(redis_server.url, prefix=f"test-{uuid.uuid4().hex[:12]}")
+    admin = redis.Redis.from_url(redis_server.url)
+    store.update(KEY, _bump)
+    before = _stat(admin, "commandstats", "cmdstat_ping")
+    assert _count(store, KEY) == 1  # just used: no check
+    assert _stat(admin, "commandstats", "cmdstat_ping") == before
+    time.sleep(1.1)  # idle for longer than health_check_interval
+    assert _count(store, KEY) == 1
+    assert _stat(admin, "commandstats", "cmdstat_ping") == before + 1
+    store.clear()
+    store.close()
+    admin.close()
+
+
+class _ExecReplyDropper:
+    """A TCP relay to Redis that can lose the reply to a transaction Redis has run.
+
+    Once armed, it passes the next EXEC on; when Redis answers it (the first array reply after
+    it: MULTI and the queued commands answer +OK and +QUEUED), it drops the answer and closes the
+    client's connection. The client cannot tell whether its transaction committed.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream_port = upstream_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.armed = threading.Event()
+        self.dropped = threading.Event()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            if select.select([self._listener], [], [], 0.02)[0]:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self._upstream_port))
+                relay = threading.Thread(target=self._relay, args=(client, upstream), daemon=True)
+                self._threads.append(relay)
+                relay.start()
+
+    def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
+        sent, exec_sent = b"", False
+        with client, upstream:
+            while not self._stop.is_set():
+                ready = select.select([client, upstream], [], [], 0.02)[0]
+                if client in ready:
+                    data = client.recv(65536)
+                    if not data:
+                        return
+                    upstream.sendall(data)
+                    if self.armed.is_set():
+                        sent = sent[-16:] + data
+                        exec_sent = exec_sent or b"\r\nEXEC\r\n" in sent
+                if upstream in ready:
+                    data = upstream.recv(65536)
+                    if not data:
+                        return
+                    if exec_sent and b"*" in data:
+                        self.armed.clear()
+                        self.dropped.set()
+                        return  # closing both connections loses EXEC's reply
+                    client.sendall(data)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        self._listener.close()
+
+
+def test_redis_commit_whose_reply_was_lost_is_not_applied_twice(redis_server: RedisServer) -> None:
+    relay = _ExecReplyDropper(redis_server.port)
+    store = _redis_store(f"redis://127.0.0.1:{relay.port}/0")
+    try:
+        store.update(KEY, _bump)
+        calls = 0
+
+        def step(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
+            nonlocal calls
+            calls += 1
+            relay.armed.set()  # this commit happens, but the store is not told
+            return _bump(memory)
+
+        assert store.update(KEY, step) == 2
+        assert relay.dropped.is_set()
+        # The store saw its own value stored: running step again would count the point twice.
+        assert calls == 1
+        assert _count(store, KEY) == 2
+    finally:
+        store.clear()
+        store.close()
+        relay.close()
+
+
+def test_redis_lost_commit_with_redis_gone_says_the_outcome_is_unknown() -> None:
+    with RedisServer() as server:
+        store = RedisTrackStore(server.url, prefix="gone")
+        store.update(KEY, _bump)
+
+        def step(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
+            server.kill()  # the commit's connection breaks, and nothing can check what happened
+            return _bump(memory)
+
+        with pytest.raises(StoreUnavailable) as raised:
+            store.update(KEY, step)
+        assert str(raised.value).startswith(
+            f"Redis at {server.url} is unreachable while updating stream 7:3 "
+            "(the update may or may not have been stored): "
+        ), raised.value
+        store.close()
+
+
+def test_reset_returns_the_connection_even_when_redis_hangs() -> None:
+    # Pipeline.reset() raises on a timeout (here: UNWATCH to a frozen server), which would leak
+    # the connection; _reset leaves the pipeline as reset() does and the connection in the pool.
+    with RedisServer() as server:
+        client = redis.Redis.from_url(server.url, socket_timeout=0.2, max_connections=1)
+        pipe = client.pipeline()
+        pipe.watch("k")  # type: ignore[no-untyped-call]
+        server.pause()
+        try:
+            _reset(pipe)
+        finally:
+            server.resume()
+        assert (pipe.watching, pipe.explicit_transaction, pipe.connection) == (False, False, None)
+        assert client.ping() is True  # the pool's only connection is back, and reconnects
+        client.close()
+
+
+def test_redis_backs_off_between_attempts_growing_to_a_cap(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _redis_store(redis_server.url)
+    rival = RedisTrackStore(redis_server.url, prefix=store.prefix)
+    store.max_attempts = 10
+    ranges: list[tuple[float, float]] = []
+    pauses: list[float] = []
+
+    def longest(low: float, high: float) -> float:
+        ranges.append((low, high))
+        return high
+
+    def step(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
+        rival.update(KEY, _bump)  # every attempt loses the race
+        return _bump(memory)
+
+    monkeypatch.setattr(random, "uniform", longest)
+    monkeypatch.setattr(time, "sleep", pauses.append)
+    with pytest.raises(StoreConflict):
+        store.update(KEY, step)
+    # Random pauses before each attempt after the first, from 0 up to 0.2 ms doubling per
+    # attempt, capped at max_backoff (20 ms).
+    assert [low for low, _ in ranges] == [0] * 9
+    highs = [0.0004, 0.0008, 0.0016, 0.0032, 0.0064, 0.0128, 0.02, 0.02, 0.02]
+    assert [high for _, high in ranges] == pytest.approx(highs)
+    assert pauses == [high for _, high in ranges]
+    store.clear()
+    rival.close()
     store.close()
 
 

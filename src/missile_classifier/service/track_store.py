@@ -321,6 +321,8 @@ return redis.call('ZCARD', KEYS[1])
 _REFUSALS = (ReadOnlyError, OutOfMemoryError, NoPermissionError, ClusterDownError, TryAgainError)
 #: Response-error prefixes with the same meaning that redis-py has no class for.
 _REFUSAL_PREFIXES = ("MISCONF", "LOADING", "MASTERDOWN")
+#: What redis-py puts between "Command # 1 (DEL ...)" and Redis's error in a pipeline (MULTI/EXEC).
+_PIPELINE_ERROR = " of pipeline caused error: "
 #: Connection-level failures (redis-py's, not the builtins of the same names).
 _UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
@@ -337,9 +339,12 @@ def _redact(url: str) -> str:
 
 
 def _is_refusal(error: redis.exceptions.RedisError) -> bool:
-    return isinstance(error, _REFUSALS) or (
-        isinstance(error, ResponseError) and str(error).startswith(_REFUSAL_PREFIXES)
-    )
+    if isinstance(error, _REFUSALS):
+        return True
+    # Inside a transaction the error Redis sent comes after redis-py's note of the command.
+    head, annotated, reply = str(error).partition(_PIPELINE_ERROR)
+    said = reply if annotated else head
+    return isinstance(error, ResponseError) and said.startswith(_REFUSAL_PREFIXES)
 
 
 class RedisTrackStore(TrackStore):
