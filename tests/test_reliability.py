@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -387,3 +388,98 @@ def test_schemathesis_finds_no_failure(
     summary = result.stdout[-6000:]
     assert result.returncode == 0, summary
     assert "No issues found" in result.stdout, summary
+
+
+# --- Redis outages mid-stream, and SIGTERM under load --------------------------------------
+
+
+def _stream_point(i: int, track: int) -> dict[str, Any]:
+    return {
+        "timestamp": 1_731_308_400.0 + 0.5 * i,
+        "track_id": track,
+        "sensor_id": 1,
+        "latitude": 64.0,
+        "longitude": -21.9,
+        "altitude": 1_000.0 + 300.0 * i,
+        "radiometric_intensity": 0.01,
+    }
+
+
+@pytest.mark.parametrize("outage", ["kill", "stop", "freeze"])
+def test_a_redis_outage_mid_stream_degrades_and_recovers_as_documented(
+    redis_server: Server, redis: RedisServer, outage: str
+) -> None:
+    track = {"kill": 501, "stop": 502, "freeze": 503}[outage]
+    url = redis_server.url
+    for i in range(10):
+        answer = requests.post(url + "/predict", json=_stream_point(i, track), timeout=5).json()
+        assert answer["history"] == ("started" if i == 0 else "continued")
+    {"kill": redis.kill, "stop": redis.stop, "freeze": redis.pause}[outage]()
+    try:
+        started = time.monotonic()
+        down = requests.post(url + "/predict", json=_stream_point(10, track), timeout=10)
+        # Within the store's socket timeout (1 s), also when Redis hangs rather than dies.
+        assert time.monotonic() - started < 2.5
+        assert down.status_code == 503 and down.json()["error"]["code"] == "store_unavailable"
+        assert str(redis.port) not in down.text  # where the store lives is for the logs
+        health = requests.get(url + "/health", timeout=10)
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        single = {k: v for k, v in _stream_point(10, track).items() if k != "track_id"}
+        assert requests.post(url + "/predict", json=single, timeout=10).status_code == 200
+        batch = {"samples": [_stream_point(i, track) for i in range(3)]}
+        assert requests.post(url + "/batch_predict", json=batch, timeout=10).status_code == 200
+    finally:
+        if outage == "freeze":
+            redis.resume()
+        else:
+            redis.start()
+    back = time.monotonic()
+    while True:
+        answer = requests.post(url + "/predict", json=_stream_point(11, track), timeout=5)
+        if answer.status_code == 200:
+            break
+        assert time.monotonic() - back < 5, answer.text
+        time.sleep(0.05)
+    recovery = time.monotonic() - back
+    assert recovery < 2.0, f"stream predictions back after {recovery:.2f} s"
+    # A killed or stopped Redis (no persistence) comes back empty: the stream starts again and
+    # says so; a frozen one kept everything.
+    expected = "continued" if outage == "freeze" else "started"
+    assert answer.json()["history"] == expected
+    assert requests.get(url + "/health", timeout=5).json()["status"] == "ok"
+
+
+def test_sigterm_under_load_loses_no_accepted_request(trained_bundle: Path, tmp_path: Path) -> None:
+    env = {"MODEL_PATH": str(trained_bundle / "models"), "REDIS_URL": ""}
+    running = Server(env, tmp_path / "server.log").__enter__()
+    outcomes: list[str] = []
+    stop = time.monotonic() + 4.0
+
+    def client() -> None:
+        while time.monotonic() < stop:
+            try:
+                response = requests.post(running.url + "/predict", json=POINT, timeout=10)
+            except requests.ConnectionError as error:
+                refused = isinstance(error.__context__, ConnectionRefusedError) or (
+                    "Connection refused" in str(error)
+                )
+                outcomes.append("refused" if refused else f"lost: {error}")
+                if refused:
+                    return  # the server is gone: nothing more to send
+                continue
+            outcomes.append(str(response.status_code))
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(client) for _ in range(8)]
+            time.sleep(1.0)
+            assert running.process is not None
+            running.process.send_signal(signal.SIGTERM)
+            for future in futures:
+                future.result()
+        assert running.process.wait(timeout=30) == 0
+    finally:
+        running.__exit__(None, None, None)
+    answered = outcomes.count("200")
+    assert answered > 50 and "refused" in outcomes
+    assert [o for o in outcomes if o not in ("200", "refused")] == []

@@ -40,7 +40,7 @@ from missile_classifier.service.schemas import (
     StoreStatus,
     WorkerHealth,
 )
-from missile_classifier.service.state import ServiceState
+from missile_classifier.service.state import ServiceState, store_problem
 from missile_classifier.service.track_store import StoreUnavailable
 
 api = Blueprint("api", __name__)
@@ -228,10 +228,11 @@ def predict() -> Response:
             scores = _run("stream", lambda: state().store.update(key, step))
         except StoreUnavailable as exc:
             metrics.STORE_UP.set(0)
+            g.log_fields["store_error"] = str(exc)
             raise ApiError(
                 503,
                 "store_unavailable",
-                f"track store unavailable, stream predictions paused: {exc}; "
+                f"track store unavailable ({store_problem(exc)}), stream predictions paused; "
                 "predictions without track_id and /batch_predict still work",
             ) from None
         except ValueError as exc:

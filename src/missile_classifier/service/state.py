@@ -57,6 +57,21 @@ def public(text: str, model_path: Path) -> str:
     return _PATH.sub(shorten, text)
 
 
+def store_problem(error: StoreUnavailable) -> str:
+    """What went wrong with the track store, for clients (the full text, with the server's
+    address and the client library's message, is for the logs)."""
+    text = str(error)
+    for needle, summary in (
+        ("gave up", "too many concurrent updates of the stream"),
+        ("unreachable", "Redis is unreachable"),
+        ("did not answer", "Redis did not answer in time"),
+        ("refused", "Redis refused the command"),
+    ):
+        if needle in text:
+            return summary
+    return "the track store failed"
+
+
 @dataclass
 class ServiceState:
     """Per-worker state, created by the app factory before the worker takes traffic."""
@@ -244,7 +259,8 @@ class ServiceState:
             streams = self.store.active_streams()
         except StoreUnavailable as exc:
             metrics.STORE_UP.set(0)
-            return False, str(exc), None
+            get_logger().warning("track_store_unavailable", error=str(exc))
+            return False, store_problem(exc), None
         metrics.STORE_UP.set(1)
         metrics.ACTIVE_STREAMS.set(streams)
         return True, None, streams

@@ -8,6 +8,10 @@ with two changes:
   bytes arrive (gunicorn gives it a thread at once, which then waits up to 5 s for data: a few
   idle connections kept every thread busy); one that sends nothing is closed after
   ``keepalive`` seconds, as gunicorn closes an idle kept-alive connection;
+- when it stops (SIGTERM), it first takes every connection the kernel has already accepted
+  for it, then closes its listening sockets: later connections are refused at once (a
+  client or balancer retries elsewhere) instead of waiting in the backlog until the socket
+  closes and being reset, which lost one request per client in a test under load;
 - the deadline of :mod:`~missile_classifier.service.deadlines` bounds how long receiving a
   request (head and body) may take, counted from its first bytes, also while it waits for a
   thread. A request whose time ran out in the queue is served only if it has arrived whole
@@ -18,6 +22,7 @@ with two changes:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -61,14 +66,30 @@ class ThreadWorker(_GunicornThreadWorker):  # type: ignore[misc]  # gunicorn has
         self.read_timeout = float(os.environ.get(READ_TIMEOUT_ENV, "10"))
         super().init_process()
 
-    def accept(self, listener: Any) -> None:
-        """Accept a connection and wait for its first bytes in the event loop."""
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """Stop or resume accepting; when stopping for good, drain and close the listeners."""
+        super().set_accept_enabled(enabled)
+        if enabled or self.alive:
+            return  # paused for back-pressure (worker_connections): the listeners stay
+        for listener in self.sockets:
+            with contextlib.suppress(OSError):
+                listener.setblocking(False)
+                while self.accept(listener):
+                    pass
+                listener.close()
+
+    def accept(self, listener: Any) -> bool:
+        """Accept a connection and wait for its first bytes in the event loop.
+
+        Returns:
+            Whether a connection was accepted (``False``: none was waiting).
+        """
         try:
             client, address = listener.accept()
         except OSError as error:
             if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
-            return
+            return False
         self.nr_conns += 1
         conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking
         # gunicorn's own path for a connection that sent nothing yet ("deferred"): the poller
@@ -78,6 +99,7 @@ class ThreadWorker(_GunicornThreadWorker):  # type: ignore[misc]  # gunicorn has
         self.poller.register(
             conn.sock, selectors.EVENT_READ, partial(self.on_pending_socket_readable, conn)
         )
+        return True
 
     def enqueue_req(self, conn: Any) -> None:
         """Queue a readable connection for a thread; its receiving time starts now."""
