@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import cProfile
 import json
+import pstats
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -171,3 +175,35 @@ def test_a_one_row_stream_among_others_gets_a_window_of_its_own_row() -> None:
     # A row alone has no motion: the one-row streams' speeds are 0, not a jump from a
     # neighbouring stream's last row.
     assert (windows[[1, 3, 4], -1, FEATURE_NAMES.index("speed")] == 0).all()
+
+
+def _python_calls(function: Callable[[], object]) -> dict[str, int]:
+    """How often each Python function ran while ``function`` did (cProfile's call counts)."""
+    profiler = cProfile.Profile()
+    profiler.runcall(function)
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    calls: dict[str, int] = {}
+    for (_, _, name), (_, total, *_rest) in stats.items():
+        calls[name] = calls.get(name, 0) + total
+    return calls
+
+
+def test_the_work_of_a_batch_does_not_grow_with_its_number_of_streams() -> None:
+    # 10,000 points as 10,000 one-point streams (a batch without track ids) once cost a Python
+    # pass of the feature function per stream (1.55 s against 0.29 s for the same points in
+    # 10 tracks); now every stream goes through one vectorised pass.
+    n = 10_000
+    t = 1.7e9 + 0.5 * np.arange(n)
+    columns = {
+        "timestamp": t,
+        "latitude": np.full(n, 50.0),
+        "longitude": 8.0 + 0.001 * np.arange(n),
+        "altitude": 1_000.0 + 10.0 * np.arange(n),
+        "radiometric_intensity": np.full(n, 0.1),
+        "sensor_id": np.zeros(n, dtype=np.int64),
+    }
+    tracks = {**columns, "track_id": np.arange(n) // 1000}
+    alone = {**columns, "track_id": np.arange(n)}
+    few, many = (_python_calls(partial(batch_windows, c, SCALER)) for c in (tracks, alone))
+    assert few["run_features"] == many["run_features"] == 1
+    assert sum(many.values()) < sum(few.values()) + 50, "Python calls grow with the streams"
