@@ -487,7 +487,7 @@ def _inputs_of_streams(
             continue
         end = int(position[rows.run_bounds[r + 1] - 1])
         begin = max(int(start[rows.run_bounds[r + 1] - 1]), end - length + 1)
-        state = replace(ends.state(r), quarantined=quarantined)
+        state = ends.state(r, quarantined)
         count = int(counted[r] + rows.run_bounds[r + 1] - rows.run_bounds[r])
         memories.append(StreamMemory(state, layout[begin : end + 1].copy(), count))
     return inputs, memories
