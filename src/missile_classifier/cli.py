@@ -354,6 +354,15 @@ def evaluate(
     report: Annotated[
         Path | None, typer.Option(help="Also write report.md and plots into this folder.")
     ] = None,
+    robustness: Annotated[
+        bool,
+        typer.Option(
+            "--robustness",
+            help="Also score the tracks as deployed sensors see them (other rates, lost rows, "
+            "noise, several sensors, late pick-up): one table row per condition.",
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the --robustness degradations.")] = 0,
 ) -> None:
     """Score a labeled CSV with a bundle and print the metrics as JSON."""
     from missile_classifier.schema import SchemaError, frame_columns, load_tracks
@@ -390,6 +399,12 @@ def evaluate(
         service.threshold,
     )
     metrics["model_version"] = service.model_version
+    suite = None
+    if robustness:
+        from missile_classifier.training.robustness import robustness as run_suite
+
+        suite = run_suite(service, frame, seed=seed)
+        metrics["robustness"] = suite
     if report is not None:
         write_report(
             report,
@@ -397,6 +412,7 @@ def evaluate(
             data=report_data,
             models={"LSTM": ModelScores(scores.probability, service.threshold)},
             training=TrainingCurves.from_history(service.bundle.metadata.get("training")),
+            robustness=suite,
         )
     print(json.dumps(metrics, indent=2))
 

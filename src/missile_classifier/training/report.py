@@ -77,6 +77,7 @@ def write_report(
     models: dict[str, ModelScores],
     notes: str = "",
     training: TrainingCurves | None = None,
+    robustness: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write ``report.md`` and its plots (``plots/*.png``) comparing models on the same rows.
 
@@ -91,6 +92,8 @@ def write_report(
         models: Model name → its scores on ``data``, in table order; at least one.
         notes: Free Markdown appended under "Notes" (e.g. data source, training settings).
         training: The first model's loss per epoch, drawn as learning curves if given.
+        robustness: The first model's rows of the degradation suite
+            (:func:`missile_classifier.training.robustness.robustness`), if measured.
 
     Returns:
         Path of ``report.md``.
@@ -127,10 +130,17 @@ def write_report(
         figures[f"Training ({main_name})"] = _save(
             _training_figure(training, main_name), plots / "training.png"
         )
+    if robustness:
+        figures[f"Robustness ({main_name})"] = _save(
+            _robustness_figure(robustness, main_name), plots / "robustness.png"
+        )
 
     lines = [f"# {title}", "", _data_summary(data, y, results[main_name]["tracks"]["streams"]), ""]
     lines += _metrics_table(results)
-    lines += ["", *_confusion_table(results[main_name], main_name), "", "## Plots", ""]
+    lines += ["", *_confusion_table(results[main_name], main_name), ""]
+    if robustness:
+        lines += [*_robustness_table(robustness, main_name), ""]
+    lines += ["## Plots", ""]
     for caption, path in figures.items():
         lines += [
             f"### {caption}",
@@ -200,6 +210,57 @@ def _metrics_table(results: dict[str, dict[str, Any]]) -> list[str]:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _robustness_table(rows: Sequence[Mapping[str, Any]], name: str) -> list[str]:
+    """Markdown table of the degradation suite: one row per condition."""
+    lines = [
+        f"## Robustness: {name} under deployed sensor conditions",
+        "",
+        "The same held-out tracks, degraded as deployed sensors see them, labelled from the intact "
+        "tracks. Onset errors in seconds and in samples of the condition's interval; an onset is "
+        "on time within one interval + 0.5 s. Conditions marked * leave the onset unobservable "
+        "(a track first seen after its apogee cannot know its maximum).",
+        "",
+        "| condition | interval (s) | rows | F1 | onset median (s / samples) "
+        "| onset max (s / samples) | on time | missed / false onsets | flicker |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        star = "" if row["observable"] else " *"
+        lines.append(
+            f"| {row['condition']}{star} | {row['interval_s']:g} | {row['rows']:,} "
+            f"| {_fmt(row['f1'], '.4f')} "
+            f"| {_fmt(row['onset_error_median_s'], '.2f')} / "
+            f"{_fmt(row['onset_error_median_samples'], '.1f')} "
+            f"| {_fmt(row['onset_error_max_s'], '.2f')} / "
+            f"{_fmt(row['onset_error_max_samples'], '.1f')} "
+            f"| {_fmt(row['within_tolerance'], '.0%')} "
+            f"| {row['missed_onsets']} / {row['false_onsets']} | {row['flicker']} |"
+        )
+    return lines
+
+
+def _robustness_figure(rows: Sequence[Mapping[str, Any]], name: str) -> Figure:
+    """F1 per condition (bars) and the largest onset error in samples (dots, right axis)."""
+    figure = _new_figure(9.0, 0.32 * len(rows) + 1.2)
+    axes = figure.add_subplot()
+    labels = [r["condition"] + ("" if r["observable"] else " *") for r in rows]
+    position = np.arange(len(rows))[::-1]
+    f1 = np.array([r["f1"] for r in rows])
+    axes.barh(position, f1, color=np.where(f1 >= 0.99, "#4c72b0", "#c44e52"), height=0.6)
+    axes.axvline(0.99, color="grey", linestyle=":", linewidth=1)
+    axes.set_yticks(position, labels, fontsize=8)
+    axes.set_xlim(max(0.0, float(np.nanmin(f1)) - 0.05), 1.0)
+    axes.set_xlabel("F1 (bars; dotted: 0.99)")
+    onset = axes.twiny()
+    worst = [r["onset_error_max_samples"] for r in rows]
+    onset.plot(
+        [np.nan if w is None else w for w in worst], position, "o", color="#dd8452", markersize=4
+    )
+    onset.set_xlabel("largest onset error, samples (dots)", color="#dd8452")
+    axes.set_title(f"{name}: the held-out tracks as deployed sensors see them", fontsize=10)
+    return figure
 
 
 def _confusion_table(metrics: dict[str, Any], name: str) -> list[str]:
