@@ -129,15 +129,16 @@ def test_interleaved_sensors_are_streams_of_their_own_offset_in_time(tracks: pd.
 def test_late_pick_up_starts_each_track_where_it_says(tracks: pd.DataFrame) -> None:
     track = tracks[tracks["track_id"] == 1]
     altitude = track[ALTITUDE].to_numpy()
-    top = altitude.max()
-    for name, check in (
-        ("picked up on the ascent", lambda a: 0.5 * top <= a < 0.51 * top),
-        ("picked up at apogee", lambda a: a == top),
-        ("picked up early on the descent", lambda a: 0.79 * top < a <= 0.8 * top),
+    top = float(altitude.max())
+    # Where each track is first seen, as a share of its maximum: [low, high).
+    for name, (low, high) in (
+        ("picked up on the ascent", (0.5, 0.51)),
+        ("picked up at apogee", (1.0, 1.0 + 1e-9)),
+        ("picked up early on the descent", (0.79, 0.8 + 1e-9)),
     ):
         got = degrade(tracks, BY_NAME[name], seed=1)
         first = float(got[got["track_id"] == 1][ALTITUDE].iloc[0])
-        assert check(first), (name, first, top)
+        assert low * top <= first < high * top, (name, first, top)
 
 
 def test_the_suite_is_reproducible_by_seed(tracks: pd.DataFrame) -> None:
