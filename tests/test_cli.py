@@ -124,6 +124,53 @@ def test_validate_reports_good_and_bad_files(tmp_path: Path) -> None:
     result = run("validate", str(bad))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "latitude" in result.stderr and "line 6" in result.stderr
+    # --json: stdout is JSON whatever happens (for scripts), the good file's report first.
+    both = run("validate", str(tmp_path / "train.csv"), str(bad), "--json")
+    assert both.returncode == 1
+    good, failed = json.loads(both.stdout)
+    assert good["ok"] is True and good["source"] == str(tmp_path / "train.csv")
+    assert failed == {
+        "source": str(bad),
+        "ok": False,
+        "error": (
+            f"{bad}: column 'latitude': is outside [-90, 90] (1 row; first at line 6, value 123.0)"
+        ),
+        "column": "latitude",
+        "line": 6,
+        "count": 1,
+    }
+
+
+def test_an_error_is_one_line_however_narrow_the_output(tmp_path: Path) -> None:
+    # Rich assumed 80 columns off a terminal and broke messages mid-line (grep found half).
+    deep = tmp_path / ("a-long-folder-name-" * 6) / "tracks.csv"
+    result = run("validate", str(deep), env={"COLUMNS": "40"})
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: {deep}: file not found"]
+
+
+def test_help_off_a_terminal_shows_whole_option_names_and_no_placeholders_for_flags() -> None:
+    result = run("train", "--help")
+    assert "--train_data " in result.stdout and "…" not in result.stdout
+    quiet = next(line for line in result.stdout.splitlines() if "--quiet" in line)
+    assert "<bool>" not in quiet and "No progress bar." in quiet
+
+
+@pytest.mark.parametrize("spelling", ["--train_data", "--train-data"])
+def test_both_spellings_of_an_option_and_the_brief_s_mode_form(
+    tmp_path: Path, spelling: str
+) -> None:
+    missing = str(tmp_path / "none.csv")
+    for args in (
+        ("train", spelling, missing),
+        ("--mode", "train", spelling, missing, "--epochs", "100", "--sequence_length", "10"),
+        ("--mode=train", spelling, missing),
+    ):
+        result = run(*args)
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stderr.strip() == f"error: {missing}: file not found"
+    unknown = run("--mode", "fly")
+    assert unknown.returncode == 2 and "No such option: --mode" in unknown.stderr
 
 
 def test_version_and_log_level() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +49,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "8",
         "--output",
         str(root / "models"),
-        "-q",
     )
     assert result.returncode == 0, result.stderr
     assert "LSTM" in result.stdout and "random forest" in result.stdout
+    # Not on a terminal (a pipe here, a log file or a Job elsewhere): a line per epoch.
+    epochs = re.findall(r"epoch=(\d)/2 loss=\S+ val_loss=\S+ val_f1=\S+", result.stderr)
+    assert epochs == ["1", "2"], result.stderr
     return root
 
 

@@ -30,11 +30,19 @@ from missile_classifier.columns import (
 )
 from missile_classifier.training.config import TrainConfig
 
+
+def _spelling(token: str) -> str:
+    """Option names with ``_`` and ``-`` are the same option (``--train_data``, ``--train-data``);
+    click applies this to declared and given names (and to choice values) before matching."""
+    return token.replace("_", "-")
+
+
 app = typer.Typer(
     help="Classify the reentry phase of missile tracks: simulate, validate, train, serve.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"token_normalize_func": _spelling},
 )
 # Tables stay readable when stdout is a pipe or a file (Rich would assume 80 columns); messages
 # are never hard-wrapped there, so one message stays one line for grep and log collectors.
@@ -75,7 +83,10 @@ def _main(
         str, typer.Option("--log-level", envvar="LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR.")
     ] = "INFO",
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version.", metavar=""
+        ),
     ] = False,
 ) -> None:
     level = logging.getLevelName(log_level.upper())
@@ -102,7 +113,8 @@ def _message(exc: Exception) -> str:
 
 
 def _show_progress(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty()
+    """Progress unless --quiet: a bar on a terminal, log lines elsewhere (see progress.py)."""
+    return not quiet
 
 
 def _check_overwrite(output_dir: Path, overwrite: bool) -> None:
@@ -129,7 +141,7 @@ def simulate(
     ] = 42,
     output_dir: Annotated[
         Path,
-        typer.Option("--output-dir", "--output_dir", help="Folder for train.csv and test.csv."),
+        typer.Option("--output-dir", help="Folder for train.csv and test.csv."),
     ] = Path("data"),
     test_fraction: Annotated[
         float,
@@ -151,10 +163,13 @@ def simulate(
         ),
     ] = 100_000.0,
     overwrite: Annotated[
-        bool, typer.Option(help="Replace train.csv/test.csv not written by an earlier simulate.")
+        bool,
+        typer.Option(
+            help="Replace train.csv/test.csv not written by an earlier simulate.", metavar=""
+        ),
     ] = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.", metavar="")
     ] = False,
 ) -> None:
     """Simulate labeled tracks into OUTPUT_DIR/train.csv and OUTPUT_DIR/test.csv."""
@@ -193,21 +208,33 @@ def simulate(
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Track CSV files to check.")],
-    labeled: Annotated[bool, typer.Option(help="Require the reentry_phase column.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+    labeled: Annotated[
+        bool, typer.Option(help="Require the reentry_phase column.", metavar="")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the reports as JSON.", metavar="")
+    ] = False,
 ) -> None:
-    """Check track CSV files against the schema; exit 1 on the first bad file."""
+    """Check track CSV files against the schema; exit 1 on the first bad file.
+
+    With --json, stdout holds one JSON list in every case: a report per file checked, the bad
+    file's with "ok": false and where the problem is (the error is on stderr too).
+    """
     from dataclasses import asdict
 
     from missile_classifier.schema import SchemaError, read_tracks
 
-    reports = []
+    reports: list[dict[str, Any]] = []
     for path in files:
         try:
             _, report = read_tracks(path, require_labels=labeled)
         except SchemaError as exc:
+            if as_json:
+                where = {"column": exc.column, "line": exc.line, "count": exc.count}
+                failed = {"source": str(path), "ok": False, "error": str(exc), **where}
+                out.print_json(json.dumps([*reports, failed]))
             raise _fail(_message(exc)) from None
-        reports.append(report)
+        reports.append({**asdict(report), "ok": True})
         if not as_json:
             kind = "labeled" if report.labeled else "unlabeled"
             out.print(
@@ -215,7 +242,7 @@ def validate(
                 + (f", {len(report.warnings)} repaired" if report.warnings else "")
             )
     if as_json:
-        out.print_json(json.dumps([asdict(r) for r in reports]))
+        out.print_json(json.dumps(reports))
 
 
 def _model_option(help_text: str = "Bundle folder, or a folder with a `latest` link.") -> Any:
@@ -224,27 +251,25 @@ def _model_option(help_text: str = "Bundle folder, or a folder with a `latest` l
 
 @app.command()
 def train(
-    train_data: Annotated[
-        Path, typer.Option("--train_data", "--train-data", help="Labeled training CSV.")
-    ],
+    train_data: Annotated[Path, typer.Option("--train_data", help="Labeled training CSV.")],
     test_data: Annotated[
         Path | None,
-        typer.Option("--test_data", "--test-data", help="Held-out CSV (labeled: metrics on it)."),
+        typer.Option("--test_data", help="Held-out CSV (labeled: metrics on it)."),
     ] = None,
     epochs: Annotated[
         int, typer.Option(min=1, help="Maximum epochs (early stopping).")
     ] = TrainConfig.epochs,
     sequence_length: Annotated[
-        int, typer.Option("--sequence_length", "--sequence-length", min=1, help="Rows per window.")
+        int, typer.Option("--sequence_length", min=1, help="Rows per window.")
     ] = TrainConfig.sequence_length,
     batch_size: Annotated[
-        int, typer.Option("--batch_size", "--batch-size", min=2, help="Windows per step.")
+        int, typer.Option("--batch_size", min=2, help="Windows per step.")
     ] = TrainConfig.batch_size,
     learning_rate: Annotated[
-        float, typer.Option("--learning_rate", "--learning-rate", min=0.0, help="Adam's rate.")
+        float, typer.Option("--learning_rate", min=0.0, help="Adam's rate.")
     ] = TrainConfig.learning_rate,
     lstm_units: Annotated[
-        int, typer.Option("--lstm_units", "--lstm-units", min=1, help="Units per direction.")
+        int, typer.Option("--lstm_units", min=1, help="Units per direction.")
     ] = TrainConfig.lstm_units,
     patience: Annotated[
         int, typer.Option(min=1, help="Early-stopping patience (epochs).")
@@ -264,7 +289,7 @@ def train(
     ] = ",".join(TrainConfig.encoded_features),
     encoding_bins: Annotated[
         int,
-        typer.Option("--encoding_bins", "--encoding-bins", min=2, help="Most bins per feature."),
+        typer.Option("--encoding_bins", min=2, help="Most bins per feature."),
     ] = TrainConfig.encoding_bins,
     encoding_kind: Annotated[
         EncodingKindChoice,
@@ -274,7 +299,9 @@ def train(
             help="thermometer: 0/1 steps at the bin edges; piecewise-linear: 0–1 ramps per bin.",
         ),
     ] = _DEFAULT_ENCODING_KIND,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar.", metavar="")
+    ] = False,
 ) -> None:
     """Train the LSTM and the baselines, evaluate them, and write an ONNX bundle."""
     from missile_classifier.schema import SchemaError
@@ -360,6 +387,7 @@ def evaluate(
             "--robustness",
             help="Also score the tracks as deployed sensors see them (other rates, lost rows, "
             "noise, several sensors, late pick-up): one table row per condition.",
+            metavar="",
         ),
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the --robustness degradations.")] = 0,
@@ -429,7 +457,7 @@ def predict(
         int, typer.Option("--chunk-rows", min=1, help="Rows read at a time (memory bound).")
     ] = 200_000,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.", metavar="")
     ] = False,
 ) -> None:
     """Add reentry_probability and predicted_reentry_phase to every row of a CSV."""
@@ -542,6 +570,34 @@ def serve(
     os.execvpe(sys.executable, command, env)
 
 
+#: The brief's form: ``missile-classifier --mode train --train_data … --epochs 100``.
+_MODES = ("train", "evaluate", "predict", "serve")
+
+
+def _brief_form(argv: list[str]) -> list[str]:
+    """``--mode X …`` (or ``--mode=X``) as the subcommand ``X …``; other arguments unchanged."""
+    for i, arg in enumerate(argv):
+        mode = arg.removeprefix("--mode=") if arg.startswith("--mode=") else None
+        if arg == "--mode" and i + 1 < len(argv):
+            mode, rest = argv[i + 1], argv[:i] + argv[i + 2 :]
+        elif mode is not None:
+            rest = argv[:i] + argv[i + 1 :]
+        else:
+            continue
+        if mode not in _MODES:
+            return argv  # the parser will say what is wrong
+        # Options before the subcommand belong to the group (--log-level), the rest to it.
+        group = [a for a in rest[:i] if a.startswith("--log")]
+        return [*group, mode, *[a for a in rest if a not in group]]
+    return argv
+
+
 def main() -> None:
     """Entry point of the console script."""
-    app()
+    import typer.rich_utils
+
+    if not sys.stdout.isatty() and not os.environ.get("TERMINAL_WIDTH"):
+        # A pipe or a log file: help and tables as one would read them on a wide terminal,
+        # rather than wrapped (and option names cut) at Rich's assumed 80 columns.
+        typer.rich_utils.MAX_WIDTH = 120
+    app(args=_brief_form(sys.argv[1:]), prog_name="missile-classifier")

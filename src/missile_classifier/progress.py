@@ -1,7 +1,16 @@
-"""One progress bar style for every long-running step (simulation, training, scoring)."""
+"""Progress of every long-running step (simulation, training, scoring), on a terminal or not.
+
+On a terminal: a bar with the time elapsed and left. Anywhere else (``make run > log``, CI, a
+Kubernetes Job) a bar would be one line rewritten in place, or nothing, so the same progress
+is logged as one structured line every ``every_s`` seconds and at the end: minutes of work are
+never minutes of silence.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -23,20 +32,34 @@ class Advance(Protocol):
     def __call__(self, n: int = 1) -> None: ...
 
 
+log = logging.getLogger("missile_classifier")
+
+
+def on_terminal() -> bool:
+    """Whether stderr, where progress goes, is a terminal."""
+    return sys.stderr.isatty()
+
+
 @contextmanager
-def progress_bar(total: int, description: str, *, enabled: bool = True) -> Iterator[Advance]:
-    """Show a progress bar on stderr while the block runs.
+def progress_bar(
+    total: int, description: str, *, enabled: bool = True, every_s: float = 10.0
+) -> Iterator[Advance]:
+    """Show progress on stderr while the block runs: a bar, or log lines off a terminal.
 
     Args:
         total: Number of units of work.
-        description: Short label shown left of the bar.
-        enabled: When false (tests, ``--quiet``, non-interactive use) nothing is drawn.
+        description: Short label shown left of the bar (and in the log lines).
+        enabled: When false (tests, ``--quiet``) nothing is shown.
+        every_s: Off a terminal, the least time between two log lines.
 
     Yields:
         A callback advancing the bar by ``n`` units.
     """
     if not enabled:
         yield lambda n=1: None
+        return
+    if not on_terminal():
+        yield _log_lines(total, description, every_s)
         return
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -48,3 +71,30 @@ def progress_bar(total: int, description: str, *, enabled: bool = True) -> Itera
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+def _log_lines(total: int, description: str, every_s: float) -> Advance:
+    """An :class:`Advance` that logs ``done/total``, elapsed and remaining time now and then."""
+    started = last = time.monotonic()
+    done = 0
+
+    def advance(n: int = 1) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if now - last < every_s and done < total:
+            return
+        last = now
+        elapsed = now - started
+        left = elapsed / done * (total - done) if done else float("nan")
+        log.info(
+            "progress=%r done=%d total=%d share=%.0f%% elapsed_s=%.1f eta_s=%.0f",
+            description,
+            done,
+            total,
+            100.0 * done / total if total else 100.0,
+            elapsed,
+            left,
+        )
+
+    return advance

@@ -23,10 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from missile_classifier.progress import progress_bar
+from missile_classifier.progress import on_terminal, progress_bar
 from missile_classifier.scoring.features import N_FEATURES
 from missile_classifier.training.config import TrainConfig
 from missile_classifier.training.metrics import classification_metrics
+
+log = logging.getLogger("missile_classifier.training")
 
 #: Batch norm's variance floor. An LSTM unit that stays ~0 on all training windows has a
 #: running variance of ~1e-9; with torch's default 1e-5 batch norm multiplied its output by up
@@ -178,7 +180,9 @@ class LSTMClassifier:
         history, best_loss, best_state = History(), math.inf, copy.deepcopy(model.state_dict())
         started, stale = time.perf_counter(), 0
         steps = math.ceil(len(x_train) / self.batch_size)
-        with progress_bar(self.epochs, "Training LSTM", enabled=self.verbose) as advance:
+        # A bar on a terminal; elsewhere one log line per epoch (below) says more.
+        bar = self.verbose and on_terminal()
+        with progress_bar(self.epochs, "Training LSTM", enabled=bar) as advance:
             for epoch in range(1, self.epochs + 1):
                 model.train()
                 order, total = torch.randperm(len(x_train), generator=generator), 0.0
@@ -191,12 +195,26 @@ class LSTMClassifier:
                     loss.backward()
                     optimizer.step()
                     total += float(loss.detach()) * len(batch)
-                val_loss = self._loss(x_val, t_val, loss_fn)
+                val_loss, val_f1 = self._loss(x_val, t_val, loss_fn)
                 scheduler.step(val_loss)
                 history.train_loss.append(total / len(x_train))
                 history.val_loss.append(val_loss)
                 history.learning_rate.append(optimizer.param_groups[0]["lr"])
                 advance()
+                if self.verbose and not bar:
+                    elapsed = time.perf_counter() - started
+                    log.info(
+                        "epoch=%d/%d loss=%.6g val_loss=%.6g val_f1=%.4f lr=%g elapsed_s=%.1f "
+                        "eta_s=%.0f (at most: early stopping usually ends sooner)",
+                        epoch,
+                        self.epochs,
+                        history.train_loss[-1],
+                        val_loss,
+                        val_f1,
+                        history.learning_rate[-1],
+                        elapsed,
+                        elapsed / epoch * (self.epochs - epoch),
+                    )
                 if val_loss < best_loss - 1e-6:
                     best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
                     history.best_epoch = epoch
@@ -211,14 +229,19 @@ class LSTMClassifier:
         return history
 
     @torch.no_grad()
-    def _loss(self, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module) -> float:
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module) -> tuple[float, float]:
+        """Mean loss on ``x`` and the F1 of its logits at 0 (probability 0.5)."""
         self.model_.eval()
-        total = 0.0
+        total, hits, predicted = 0.0, 0.0, 0.0
         for begin in range(0, len(x), 8192):
-            total += float(
-                loss_fn(self.model_(x[begin : begin + 8192]), y[begin : begin + 8192])
-            ) * len(x[begin : begin + 8192])
-        return total / max(len(x), 1)
+            logits, target = self.model_(x[begin : begin + 8192]), y[begin : begin + 8192]
+            total += float(loss_fn(logits, target)) * len(target)
+            positive = (logits >= 0).float()
+            hits += float((positive * target).sum())
+            predicted += float(positive.sum())
+        actual = float(y.sum())
+        f1 = 2.0 * hits / (predicted + actual) if predicted + actual else 0.0
+        return total / max(len(x), 1), f1
 
     @torch.no_grad()
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
