@@ -58,6 +58,20 @@ def test_simulate_writes_the_contract_files(tmp_path: Path) -> None:
     assert (again / "train.csv").read_bytes() == (out / "train.csv").read_bytes()
 
 
+def test_both_profiles_record_their_settings_in_the_manifest(tmp_path: Path) -> None:
+    for profile in ("challenge", "ballistic"):
+        out = tmp_path / profile
+        args = ["simulate", "--profile", profile, "--tracks", "3", "--output-dir", str(out), "-q"]
+        if profile == "ballistic":
+            args += ["--interface-altitude", "90000"]
+        assert run(*args).returncode == 0
+        config = json.loads((out / "manifest.json").read_text())["config"]
+        if profile == "challenge":
+            assert config["sample_interval_s"] == 0.5 and config["ramp_fraction"] == 0.3
+        else:
+            assert config["interface_altitude_m"] == 90_000.0 and config["classes"]
+
+
 def test_underscore_flags_and_module_entry_point(tmp_path: Path) -> None:
     result = subprocess.run(
         [

@@ -68,6 +68,8 @@ class Dataset:
     test: pd.DataFrame
     #: One row per track with its ground truth (class, apogee, …); ``None`` for ``challenge``.
     tracks: pd.DataFrame | None = None
+    #: The profile's settings (``ChallengeConfig`` or ``BallisticConfig``), for the manifest.
+    config: ChallengeConfig | BallisticConfig | None = None
 
 
 def simulate_dataset(
@@ -95,8 +97,10 @@ def simulate_dataset(
     _, test_ids = split_track_ids(n_tracks, test_fraction)
     all_ids = np.arange(n_tracks)
     tracks: pd.DataFrame | None = None
+    config: ChallengeConfig | BallisticConfig
     if profile == "challenge":
-        frame = simulate_challenge(all_ids, seed, progress=progress)
+        config = ChallengeConfig()
+        frame = simulate_challenge(all_ids, seed, config, progress=progress)
     elif profile == "ballistic":
         config = BallisticConfig(interface_altitude_m=interface_altitude_m)
         result = simulate_ballistic(all_ids, seed, config, progress=progress)
@@ -106,7 +110,7 @@ def simulate_dataset(
     in_test = frame[TRACK_ID].isin(test_ids).to_numpy()
     train = frame.loc[~in_test].reset_index(drop=True)
     test = frame.loc[in_test].reset_index(drop=True)
-    return Dataset(profile, seed, train, test, tracks)
+    return Dataset(profile, seed, train, test, tracks, config)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -159,6 +163,6 @@ def manifest(dataset: Dataset) -> dict[str, object]:
         "train": summary(dataset.train),
         "test": summary(dataset.test),
     }
-    if dataset.profile == "challenge":
-        info["config"] = asdict(ChallengeConfig())
+    if dataset.config is not None:  # what the rows were simulated with, both profiles
+        info["config"] = asdict(dataset.config)
     return info
