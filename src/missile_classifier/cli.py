@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -509,6 +510,87 @@ def export(
     except BundleError as exc:
         raise _fail(_message(exc)) from None
     out.print(f"{path}: re-exported, ONNX matches torch within {difference:.1e}")
+
+
+models_app = typer.Typer(
+    help="The bundle versions in a models folder: list them, switch latest, remove old ones.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
+
+
+def _models_option() -> Any:
+    return typer.Option("--models", help="The models folder (holds the versions and `latest`).")
+
+
+@models_app.command("list")
+def models_list(
+    models: Annotated[Path, _models_option()] = Path("models"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.", metavar="")] = False,
+) -> None:
+    """Every version, oldest first: created, F1 when trained, size, and which one is latest."""
+    from missile_classifier import registry
+
+    try:
+        found = registry.versions(models)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        rows = [{**asdict(v), "path": str(v.path)} for v in found]
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("version", "created", "F1", "evaluated on", "size", "latest"):
+        table.add_column(column, justify="right" if column in ("F1", "size") else "left")
+    for v in found:
+        table.add_row(
+            v.name,
+            v.created or "—",
+            "—" if v.f1 is None else f"{v.f1:.4f}",
+            Path(v.evaluated_on).name if v.evaluated_on else "—",
+            f"{v.size_bytes / 1e6:.1f} MB",
+            "← latest" if v.latest else "",
+        )
+    out.print(table)
+
+
+@models_app.command("use")
+def models_use(
+    version: Annotated[str, typer.Argument(help="The version (folder name) to serve.")],
+    models: Annotated[Path, _models_option()] = Path("models"),
+) -> None:
+    """Point `latest` at VERSION after verifying it; a running service follows within
+    MODEL_CHECK_INTERVAL seconds (every worker verifies it again before switching)."""
+    from missile_classifier import registry
+    from missile_classifier.scoring.bundle import BundleError
+
+    try:
+        loaded = registry.use(models, version)
+    except (BundleError, FileNotFoundError) as exc:
+        raise _fail(_message(exc)) from None
+    out.print(f"{models}/latest -> {loaded.path.name} (verified)")
+
+
+@models_app.command("prune")
+def models_prune(
+    keep: Annotated[int, typer.Option(min=1, help="Versions to keep (the newest).")] = 3,
+    models: Annotated[Path, _models_option()] = Path("models"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would go.", metavar="")
+    ] = False,
+) -> None:
+    """Remove all but the KEEP newest versions; the one `latest` names is always kept."""
+    from missile_classifier import registry
+
+    try:
+        gone = registry.prune(models, keep, dry_run=dry_run)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+    verb = "would remove" if dry_run else "removed"
+    for version in gone:
+        out.print(f"{verb} {version.path} ({version.size_bytes / 1e6:.1f} MB)")
+    if not gone:
+        out.print(f"nothing to remove: {models} holds at most {keep} versions besides latest")
 
 
 @app.command()
