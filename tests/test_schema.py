@@ -363,3 +363,124 @@ def test_ids_beyond_int64_are_refused(tmp_path: Path, text: str, problem: str) -
     path.write_text(f"{','.join(FEATURE_COLUMNS)}\n1.7e9,{text},0,10,20,5000,0.4\n")
     with pytest.raises(SchemaError, match=re.escape(f"column 'track_id': {problem} (1 row")):
         load_tracks(path)
+
+
+def test_an_id_just_below_int64_is_refused_not_rounded_into_range(tmp_path: Path) -> None:
+    # pandas holds -2**63 - 1 as an exact Python int (with the column's other ids, a missing
+    # one as NaN); as a float it would be -2**63, an id int64 holds, and the track would
+    # silently merge with track -2**63.
+    path = tmp_path / "x.csv"
+    rows = ["-9223372036854775808", "9223372036854775807", "", "-9223372036854775809"]
+    path.write_text(
+        f"{','.join(FEATURE_COLUMNS)}\n"
+        + "".join(f"1.7e9,{track},0,10,20,5000,0.4\n" for track in rows)
+    )
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)
+    assert str(info.value) == (
+        f"{path}: column 'track_id': is outside [-9,223,372,036,854,775,808, "
+        "9,223,372,036,854,775,807] (1 row; first at line 5, value -9223372036854775809)"
+    )
+    assert info.value.value == -(2**63) - 1  # exact, not a rounded float
+    with pytest.raises(SchemaError) as info:  # a frame built in code holds it so too
+        validate_frame(_one_row(sensor_id=-(2**63) - 1))
+    assert (info.value.column, info.value.line, info.value.value) == ("sensor_id", 2, -(2**63) - 1)
+    # Only ids have the int64 range: another column of huge ints meets its own limits.
+    with pytest.raises(SchemaError) as info:
+        validate_frame(_one_row(altitude=2**70), "x.csv")
+    assert str(info.value) == (
+        "x.csv: column 'altitude': is outside [-1,000, 10,000,000] "
+        "(1 row; first at line 2, value 1.1805916207174113e+21)"
+    )
+
+
+def test_messages_name_the_data_when_no_file_is_given() -> None:
+    with pytest.raises(SchemaError) as info:
+        validate_frame(_one_row(latitude=95.0))
+    assert str(info.value) == (
+        "<data>: column 'latitude': is outside [-90, 90] (1 row; first at line 2, value 95.0)"
+    )
+    assert validate_frame(_one_row())[1].source == "<data>"
+    assert validate_frame(_one_row(), "tracks.csv")[1].source == "tracks.csv"
+
+
+def test_an_empty_frame_has_no_streams() -> None:
+    df, report = validate_frame(pd.DataFrame({c: [] for c in FEATURE_COLUMNS}), "empty.csv")
+    assert (report.rows, report.streams, report.labeled, report.warnings) == (0, 0, False, [])
+    assert len(df) == 0
+
+
+@pytest.mark.parametrize("column", ["timestamp", "latitude", "altitude"])
+def test_an_infinite_coordinate_is_named_exactly(column: str) -> None:
+    with pytest.raises(SchemaError) as info:
+        validate_frame(_one_row(**{column: -np.inf}), "x.csv")
+    assert str(info.value) == (
+        f"x.csv: column {column!r}: has infinite values (1 row; first at line 2, value -inf)"
+    )
+
+
+def test_an_id_of_2_to_the_63_is_beyond_int64(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(f"{','.join(FEATURE_COLUMNS)}\n1.7e9,1,9223372036854775808,10,20,5000,0.4\n")
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)
+    assert str(info.value) == (
+        f"{path}: column 'sensor_id': is beyond the int64 range "
+        "(1 row; first at line 2, value 9.223372036854776e+18)"
+    )
+
+
+def test_ids_written_as_floats_become_those_integers(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    lines = ["1.7e9,1000.0,126.0,10,20,5000,0.4", "1.7e9,4611686018427387904.0,-5e3,10,20,5000,0.4"]
+    path.write_text(f"{','.join(FEATURE_COLUMNS)}\n" + "\n".join(lines) + "\n")
+    df, report = read_tracks(path)
+    assert df["track_id"].tolist() == [1000, 2**62] and df["sensor_id"].tolist() == [126, -5000]
+    assert df["track_id"].dtype == np.int64 and df["sensor_id"].dtype == np.int64
+    assert report.warnings == []
+    # Every other schema column is float64, however it was written (here as integers).
+    ints = validate_frame(_one_row(altitude=5_000, latitude=10, timestamp=1_700_000_000))[0]
+    assert {c: str(ints[c].dtype) for c in ("altitude", "latitude", "timestamp")} == {
+        "altitude": "float64",
+        "latitude": "float64",
+        "timestamp": "float64",
+    }
+
+
+def test_a_missing_label_is_named(tmp_path: Path, challenge_frame: pd.DataFrame) -> None:
+    frame = challenge_frame.astype({LABEL: object})
+    frame.loc[[4, 9], LABEL] = ""
+    path = _write(tmp_path, frame)
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)  # a label column is checked even when labels are not required
+    assert str(info.value) == (
+        f"{path}: column 'reentry_phase': has missing values (2 rows; first at line 6, value nan)"
+    )
+
+
+def test_a_file_that_is_not_csv_names_itself(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text('a,b\n1,2\n"unclosed\n')
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)
+    assert str(info.value) == (
+        f"{path}: cannot be parsed as CSV: Error tokenizing data. C error: EOF inside string "
+        "starting at row 2"
+    )
+    assert (info.value.source, info.value.column, info.value.line) == (str(path), None, None)
+
+
+def test_a_big_file_is_judged_column_by_column_not_chunk_by_chunk(tmp_path: Path) -> None:
+    # pandas' low-memory reader types each chunk of ~131,000 rows on its own: a sensor_id that
+    # turns to True/False deep in the file would come back as a few strings and many booleans,
+    # and the booleans would quietly read as 1/0. Read whole, every True is text, and refused.
+    n = 140_000
+    rows = (f"{i}.5,1,{0 if i < n // 2 else True},10,20,5000,0.4\n" for i in range(n))
+    path = tmp_path / "big.csv"
+    path.write_text(f"{','.join(FEATURE_COLUMNS)}\n" + "".join(rows))
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)
+    assert str(info.value) == (
+        f"{path}: column 'sensor_id': is not a number "
+        f"({n // 2} rows; first at line {n // 2 + 2}, value 'True')"
+    )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +17,19 @@ import pandas as pd
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
+from missile_classifier import __version__
 from missile_classifier.columns import FEATURE_COLUMNS
 from missile_classifier.schema import frame_columns
 from missile_classifier.scoring import bundle
+from missile_classifier.scoring.features import FEATURE_NAMES
 from missile_classifier.scoring.inference import ModelInferenceService
+from missile_classifier.service import pod
 from missile_classifier.service import state as service_state
 from missile_classifier.service.app import ConfigError, create_app, load_settings
+from redis_server import free_port
 from test_bundle import write_onnx_bundle
 
 POINT = {
@@ -616,3 +624,520 @@ def test_a_batch_with_two_points_of_one_stream_at_one_time_names_them(client: Fl
     # Another sensor's point at the same time is another stream.
     fine = [POINT, {**POINT, "sensor_id": 4}, alone, alone]
     assert client.post("/batch_predict", json={"samples": fine}).status_code == 200
+
+
+# --- Every field of every answer, and the counters that follow them -----------------------------
+
+#: One stream with glitches: a point far above (altitude rule), one far north (position rule),
+#: a point that agrees again, three more glitches and, 20 s later, a point that agrees with the
+#: glitches: after RESTART_AFTER quarantined points and RESTART_AFTER_S seconds it restarts the
+#: stream. (12 km/s cannot cover 500 km of altitude or 5° of latitude in a few seconds.)
+_HIGH = 501_000.0
+GLITCHY = [
+    {**POINT, "timestamp": POINT["timestamp"] + dt, **change}
+    for dt, change in (
+        (0, {}),
+        (1, {"altitude": _HIGH}),
+        (2, {"latitude": 69.1}),
+        (3, {"altitude": 1_100.0}),
+        (4, {"altitude": _HIGH}),
+        (5, {"altitude": _HIGH}),
+        (6, {"altitude": _HIGH}),
+        (20, {"altitude": _HIGH}),
+        (21, {"altitude": _HIGH + 100.0}),
+    )
+]
+GLITCHY_QUARANTINE = [
+    None,
+    "altitude_jump",
+    "position_jump",
+    None,
+    "altitude_jump",
+    "altitude_jump",
+    "altitude_jump",
+    None,
+    None,
+]
+GLITCHY_CONTEXT = [1, 1, 1, 2, 2, 2, 2, 1, 2]
+
+
+def _echoes(answer: dict[str, Any], sample: dict[str, Any]) -> None:
+    """The answer names the observation it is about."""
+    assert answer["track_id"] == sample.get("track_id")
+    assert answer["sensor_id"] == sample.get("sensor_id", 0)
+    assert answer["timestamp"] == sample.get("timestamp")
+
+
+def test_a_stream_answer_says_how_it_used_the_history_and_counts_it(
+    client: FlaskClient,
+) -> None:
+    version = client.get("/info").get_json()["model"]["model_version"]
+    threshold = client.get("/info").get_json()["model"]["threshold"]
+    before = _scrape(client)
+    answers = [client.post("/predict", json=point).get_json() for point in GLITCHY]
+    after = _scrape(client)
+    for answer, point in zip(answers, GLITCHY, strict=True):
+        _echoes(answer, point)
+        assert answer["mode"] == "stream" and answer["model_version"] == version
+    assert [a["history"] for a in answers] == [
+        "started",
+        *["continued"] * 6,
+        "restarted",
+        "continued",
+    ]
+    assert [a["quarantine"] for a in answers] == GLITCHY_QUARANTINE
+    assert [a["context_points"] for a in answers] == GLITCHY_CONTEXT
+    # A quarantined point gets its stream's last accepted answer.
+    for last, glitches in ((0, (1, 2)), (3, (4, 5, 6))):
+        for i in glitches:
+            assert answers[i]["probability"] == answers[last]["probability"]
+            assert answers[i]["label"] == answers[last]["label"]
+    _agree(answers, threshold)
+    quarantined = "missile_classifier_quarantined_total"
+    assert _added(before, after, quarantined, rule="altitude_jump") == 4
+    assert _added(before, after, quarantined, rule="position_jump") == 1
+    starts = "missile_classifier_stream_starts_total"
+    assert _added(before, after, starts, history="started") == 1
+    assert _added(before, after, starts, history="restarted") == 1
+    predictions = "missile_classifier_predictions_total"
+    labels = [a["label"] for a in answers]
+    assert _added(before, after, predictions, **{"class": "reentry"}) == labels.count("reentry")
+    assert _added(before, after, predictions, **{"class": "non_reentry"}) == labels.count(
+        "non_reentry"
+    )
+
+
+def test_a_batch_answers_each_sample_in_its_place_with_its_own_mode(
+    client: FlaskClient,
+) -> None:
+    # The glitchy stream with trackless points between its rows: the stream is judged as over
+    # /predict (quarantine, context), each trackless point alone, every answer where it was asked.
+    alone = [
+        {"latitude": 10.0, "longitude": 20.0, "altitude": 30_000.0, "sensor_id": 5},
+        {"latitude": -10.0, "longitude": 40.0, "altitude": 5.0, "timestamp": 1_000.0},
+    ]
+    samples = [*GLITCHY[:4], alone[0], *GLITCHY[4:], alone[1]]
+    before = _scrape(client)
+    body = client.post("/batch_predict", json={"samples": samples}).get_json()
+    after = _scrape(client)
+    version = client.get("/info").get_json()["model"]["model_version"]
+    assert body["count"] == len(samples) and body["model_version"] == version
+    answers = body["predictions"]
+    for answer, sample in zip(answers, samples, strict=True):
+        _echoes(answer, sample)
+        assert answer["history"] is None and answer["model_version"] == version
+    trackless = [answers[4], answers[-1]]
+    stream = answers[:4] + answers[5:-1]
+    assert [a["mode"] for a in trackless] == ["single", "single"]
+    assert [a["context_points"] for a in trackless] == [1, 1]
+    assert [a["quarantine"] for a in trackless] == [None, None]
+    assert {a["mode"] for a in stream} == {"stream"}
+    assert [a["quarantine"] for a in stream] == GLITCHY_QUARANTINE
+    assert [a["context_points"] for a in stream] == GLITCHY_CONTEXT
+    # Same numbers as asked one by one: the stream over /predict, a trackless point alone.
+    streamed = [client.post("/predict", json=point).get_json() for point in GLITCHY]
+    np.testing.assert_allclose(
+        [a["probability"] for a in stream], [a["probability"] for a in streamed], atol=1e-6
+    )
+    single = [client.post("/predict", json=point).get_json() for point in alone]
+    np.testing.assert_allclose(
+        [a["probability"] for a in trackless], [a["probability"] for a in single], atol=1e-6
+    )
+    quarantined = "missile_classifier_quarantined_total"
+    assert _added(before, after, quarantined, rule="altitude_jump") == 4
+    assert _added(before, after, quarantined, rule="position_jump") == 1
+    starts = "missile_classifier_stream_starts_total"  # a batch starts no stored stream
+    assert _added(before, after, starts, history="started") == 0
+    labels = [a["label"] for a in answers]
+    predictions = "missile_classifier_predictions_total"
+    assert _added(before, after, predictions, **{"class": "reentry"}) == labels.count("reentry")
+    assert _added(before, after, predictions, **{"class": "non_reentry"}) == labels.count(
+        "non_reentry"
+    )
+
+
+def test_a_single_point_answer_in_full(client: FlaskClient) -> None:
+    version = client.get("/info").get_json()["model"]["model_version"]
+    point = {"latitude": 64.1, "longitude": -21.9, "altitude": 1_000.0, "sensor_id": 9}
+    timed = {**point, "timestamp": 1731308400.0, "radiometric_intensity": None}
+    for sample in (point, timed):
+        body = client.post("/predict", json=sample).get_json()
+        assert set(body) == {
+            "track_id",
+            "sensor_id",
+            "timestamp",
+            "probability",
+            "reentry_phase",
+            "label",
+            "context_points",
+            "mode",
+            "quarantine",
+            "history",
+            "model_version",
+        }
+        _echoes(body, sample)
+        assert (body["mode"], body["context_points"], body["history"], body["quarantine"]) == (
+            "single",
+            1,
+            None,
+            None,
+        )
+        assert body["model_version"] == version
+
+
+def test_a_stream_may_start_at_time_zero(client: FlaskClient) -> None:
+    # 0.0 is a legal timestamp (1970): it is the point's time, not "no time".
+    first = client.post("/predict", json={**POINT, "timestamp": 0.0}).get_json()
+    second = client.post("/predict", json={**POINT, "timestamp": 0.5, "altitude": 1_010.0})
+    assert (first["timestamp"], first["context_points"], first["history"]) == (0.0, 1, "started")
+    assert second.status_code == 200, second.get_json()
+    assert (second.get_json()["context_points"], second.get_json()["history"]) == (2, "continued")
+
+
+def test_a_missing_intensity_is_scored_as_missing(
+    client: FlaskClient, trained_bundle: Path
+) -> None:
+    # null and absent are the same (NaN, filled by the features), for /predict and batches.
+    point = {"latitude": 64.1, "longitude": -21.9, "altitude": 1_000.0}
+    offline = ModelInferenceService(trained_bundle / "models").predict_single(
+        {
+            "timestamp": 0.0,
+            "latitude": 64.1,
+            "longitude": -21.9,
+            "altitude": 1_000.0,
+            "radiometric_intensity": float("nan"),
+        }
+    )
+    expected = float(offline.probability[0])
+    for sample in (point, {**point, "radiometric_intensity": None}):
+        assert client.post("/predict", json=sample).get_json()["probability"] == pytest.approx(
+            expected, abs=1e-7
+        )
+    batch = client.post("/batch_predict", json={"samples": [point, {**point, "sensor_id": 2}]})
+    assert [p["probability"] for p in batch.get_json()["predictions"]] == pytest.approx(
+        [expected, expected], abs=1e-7
+    )
+
+
+def test_out_of_order_names_the_stream_and_keeps_the_model_in_service(
+    client: FlaskClient,
+) -> None:
+    assert client.post("/predict", json=POINT).status_code == 200
+    earlier = {**POINT, "timestamp": POINT["timestamp"] - 0.5}
+    body = _error(client.post("/predict", json=earlier), 409, "out_of_order")
+    assert body["error"]["message"] == (
+        "track 7 sensor 3: timestamps of a stream must strictly increase "
+        "(timestamp 1731308399.5 is not after the stream's last point)"
+    )
+    assert client.get("/health").status_code == 200  # a client's mistake, not the model's
+
+
+def test_a_track_id_without_a_timestamp_is_named(client: FlaskClient) -> None:
+    body = _error(
+        client.post("/predict", json={**POINT, "timestamp": None}), 422, "validation_error"
+    )
+    assert body["error"] == {
+        "code": "validation_error",
+        "message": "timestamp: required with track_id",
+    }
+    alone = {k: v for k, v in POINT.items() if k != "track_id"}
+    samples = [alone, {**POINT, "timestamp": None}, POINT, {**POINT, "timestamp": None}]
+    body = _error(client.post("/batch_predict", json={"samples": samples}), 422, "validation_error")
+    assert body["error"]["message"] == "samples.1.timestamp: required with track_id"
+    assert body["error"]["details"] == [
+        {"field": "samples.1.timestamp", "problem": "required with track_id"},
+        {"field": "samples.3.timestamp", "problem": "required with track_id"},
+    ]
+
+
+# --- Request bodies ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"latitude": NaN}', "request body is not valid JSON: NaN is not a valid JSON number"),
+        (
+            b'{"latitude": Infinity}',
+            "request body is not valid JSON: Infinity is not a valid JSON number",
+        ),
+        (
+            b'{"latitude": -Infinity}',
+            "request body is not valid JSON: -Infinity is not a valid JSON number",
+        ),
+        (
+            b"{not json",
+            "request body is not valid JSON: Expecting property name enclosed in double quotes: "
+            "line 1 column 2 (char 1)",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "request body is nested too deeply"),
+    ],
+)
+def test_a_body_that_is_not_json_says_why(client: FlaskClient, body: bytes, message: str) -> None:
+    answer = _error(
+        client.post("/predict", data=body, content_type="application/json"), 400, "bad_json"
+    )
+    assert answer["error"] == {"code": "bad_json", "message": message}
+
+
+def test_validation_errors_list_every_field_by_its_path(client: FlaskClient) -> None:
+    whole = _error(
+        client.post("/predict", data=b"[1, 2]", content_type="application/json"),
+        422,
+        "validation_error",
+    )
+    problem = "Input should be a valid dictionary or instance of Observation"
+    assert whole["error"]["message"] == f"body: {problem}"  # the body itself is wrong
+    assert whole["error"]["details"] == [{"field": "", "problem": problem}]
+    samples = [{"latitude": 1, "longitude": 2}, {"latitude": "x", "longitude": 2, "altitude": 3}]
+    batch = _error(
+        client.post("/batch_predict", json={"samples": samples}), 422, "validation_error"
+    )
+    assert batch["error"]["message"] == "samples.0.altitude: Field required"
+    assert batch["error"]["details"] == [
+        {"field": "samples.0.altitude", "problem": "Field required"},
+        {"field": "samples.1.latitude", "problem": "Input should be a valid number"},
+    ]
+
+
+def test_max_batch_size_is_the_most_samples_accepted(trained_bundle: Path) -> None:
+    application = create_app({"model_path": trained_bundle / "models", "max_batch_size": 3})
+    client = application.test_client()
+    alone = {k: v for k, v in POINT.items() if k != "track_id"}
+    exactly = client.post("/batch_predict", json={"samples": [alone] * 3})
+    assert exactly.status_code == 200 and exactly.get_json()["count"] == 3
+    body = _error(
+        client.post("/batch_predict", json={"samples": [alone] * 4}), 413, "batch_too_large"
+    )
+    assert body["error"]["message"] == "4 samples; at most 3 per request (MAX_BATCH_SIZE)"
+    # Counted before the samples are read: a too large batch of bad samples is still a 413.
+    _error(client.post("/batch_predict", json={"samples": [{}] * 4}), 413, "batch_too_large")
+    # /predict has no batch: a "samples" list in its body is an unknown field, ignored.
+    assert client.post("/predict", json={**alone, "samples": [1] * 5}).status_code == 200
+    application.extensions["missile_classifier"].store.close()
+
+
+# --- Model out of service ------------------------------------------------------------------------
+
+
+def test_without_a_model_the_answer_gives_the_reason(
+    tmp_path: Path, app: Flask, client: FlaskClient
+) -> None:
+    missing = create_app({"model_path": tmp_path}).test_client()
+    reason = missing.get("/health").get_json()["reason"]
+    body = _error(missing.post("/predict", json=POINT), 503, "model_unavailable")
+    assert body["error"]["message"] == reason and "train one first" in reason
+    # A state with no model and no reason recorded (never left by the state's own methods)
+    # still answers in words.
+    state = app.extensions["missile_classifier"]
+    state.model, state.reason = None, None
+    body = _error(client.post("/predict", json=POINT), 503, "model_unavailable")
+    assert body["error"]["message"] == "model not loaded"
+
+
+def test_an_inference_failure_is_logged_once_with_its_type(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The batch-of-one model of the test above: ONNX Runtime fails on a batch of two.
+    models = tmp_path / "models"
+    bundle.point_latest(write_onnx_bundle(models / "20260101-000000", batch=1))
+    application = create_app({"model_path": models})
+    client = application.test_client()
+    single = {k: v for k, v in POINT.items() if k != "track_id"}
+    two = [single, {**single, "altitude": 2_000.0}]
+    _error(client.post("/batch_predict", json={"samples": two}), 500, "internal_error")
+    lines = [
+        json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    failed = [r for r in lines if r.get("event") == "inference_failed"]
+    assert len(failed) == 1, lines
+    assert failed[0]["level"] == "error" and failed[0]["error_type"] == "InvalidArgument"
+    assert "ONNXRuntimeError" in failed[0]["error"]
+    application.extensions["missile_classifier"].store.close()
+
+
+def test_inference_time_is_measured_around_the_inference(client: FlaskClient) -> None:
+    single = {k: v for k, v in POINT.items() if k != "track_id"}
+    before = _scrape(client)
+    started = time.perf_counter()
+    assert client.post("/predict", json=single).status_code == 200
+    elapsed = time.perf_counter() - started
+    after = _scrape(client)
+    name = "missile_classifier_inference_duration_seconds"
+    assert _added(before, after, f"{name}_count", kind="single") == 1
+    assert 0 < _added(before, after, f"{name}_sum", kind="single") <= elapsed
+
+
+# --- /health, /info, /openapi.json, /metrics ----------------------------------------------------
+
+
+def test_health_of_one_process_in_full(app: Flask, client: FlaskClient) -> None:
+    version = client.get("/info").get_json()["model"]["model_version"]
+    assert client.get("/health").get_json() == {
+        "status": "ok",
+        "model_version": version,
+        "store": {"kind": "memory", "ok": True, "active_streams": 0},
+    }
+    assert client.post("/predict", json=POINT).status_code == 200
+    app.extensions["missile_classifier"].notice = "new bundle v2 not loaded (bad); serving v1"
+    body = client.get("/health").get_json()
+    assert body["store"]["active_streams"] == 1
+    assert body["notice"] == "new bundle v2 not loaded (bad); serving v1"
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_health_answers_for_every_worker_of_the_pod(
+    trained_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under gunicorn each worker publishes its status in workers/ of PROMETHEUS_MULTIPROC_DIR.
+    # Here this process is one worker (it publishes itself when its model loads) and the
+    # others are status files for live processes (our parent) and a dead one.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    # Two workers expected: a Redis store (at a port nobody listens on: the store is down).
+    application = create_app(
+        {
+            "model_path": trained_bundle / "models",
+            "redis_url": f"redis://127.0.0.1:{free_port()}/0",
+            "workers": 2,
+        }
+    )
+    client = application.test_client()
+    me, other = os.getpid(), os.getppid()
+    version = application.extensions["missile_classifier"].model.model_version
+    mine = {"pid": me, "ready": True, "model_version": version}
+    pod.publish(pod.WorkerStatus(_dead_pid(), True, version))  # gone: not counted
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert health.get_json() == {
+        "status": "unavailable",
+        "reason": "1 of 2 workers ready (starting)",
+        "workers": [mine],
+    }
+
+    pod.publish(pod.WorkerStatus(other, False, None, "model unavailable: no bundle"))
+    health = client.get("/health")
+    assert health.status_code == 503
+    body = health.get_json()
+    assert body["reason"] == f"1 of 2 workers ready: worker {other}: model unavailable: no bundle"
+    assert sorted(body["workers"], key=lambda w: w["pid"] != me) == [
+        mine,
+        {"pid": other, "ready": False, "reason": "model unavailable: no bundle"},
+    ]
+
+    noticed = "new bundle v2 not loaded (bad); serving the previous version"
+    pod.publish(pod.WorkerStatus(other, True, version, noticed))
+    health = client.get("/health")
+    assert health.status_code == 200  # ready, degraded: the store is down
+    body = health.get_json()
+    assert {k: body[k] for k in ("status", "reason", "model_version", "store", "notice")} == {
+        "status": "degraded",
+        "reason": "track store unavailable: stream predictions answer 503",
+        "model_version": version,
+        "store": {"kind": "redis", "ok": False, "error": "Redis is unreachable"},
+        "notice": noticed,
+    }
+    assert len(body["workers"]) == 2
+    application.extensions["missile_classifier"].store.close()
+
+
+def test_a_down_store_pauses_only_stream_predictions(trained_bundle: Path) -> None:
+    application = create_app(
+        {"model_path": trained_bundle / "models", "redis_url": f"redis://127.0.0.1:{free_port()}"}
+    )
+    client = application.test_client()
+    body = _error(client.post("/predict", json=POINT), 503, "store_unavailable")
+    assert body["error"]["message"] == (
+        "track store unavailable (Redis is unreachable), stream predictions paused; "
+        "predictions without track_id and /batch_predict still work"
+    )
+    alone = {k: v for k, v in POINT.items() if k != "track_id"}
+    assert client.post("/predict", json=alone).status_code == 200
+    assert client.post("/batch_predict", json={"samples": [POINT]}).status_code == 200
+    application.extensions["missile_classifier"].store.close()
+
+
+def test_info_in_full_and_with_the_security_switches(trained_bundle: Path) -> None:
+    models = trained_bundle / "models"
+    plain = create_app({"model_path": models}).test_client().get("/info").get_json()
+    assert plain["service"] == {
+        "name": "missile-classifier",
+        "version": __version__,
+        "store": "memory",
+        "ready": True,
+        "reason": None,
+        "max_batch_size": 10_000,
+        "max_content_length": 10 * 1024 * 1024,
+        "api_key_required": False,
+        "rate_limit": None,
+    }
+    assert plain["endpoints"] == [
+        "GET /livez",
+        "GET /health",
+        "POST /predict",
+        "POST /batch_predict",
+        "GET /info",
+        "GET /metrics",
+        "GET /openapi.json",
+    ]
+    assert plain["features"] == list(FEATURE_NAMES)
+    guarded = create_app(
+        {
+            "model_path": models,
+            "api_key": "s3cret",
+            "rate_limit": "3/minute",
+            "max_batch_size": 7,
+            "max_content_length": 4096,
+        }
+    ).test_client()
+    service = guarded.get("/info", headers={"X-API-Key": "s3cret"}).get_json()["service"]
+    assert (
+        service["api_key_required"],
+        service["rate_limit"],
+        service["max_batch_size"],
+        service["max_content_length"],
+    ) == (True, "3/minute", 7, 4096)
+
+
+@pytest.mark.parametrize(
+    ("switches", "extra"),
+    [({}, []), ({"api_key": "k"}, ["401"]), ({"rate_limit": "9/second"}, ["429"])],
+)
+def test_openapi_documents_the_switches_that_are_on(
+    trained_bundle: Path, switches: dict[str, str], extra: list[str]
+) -> None:
+    client = create_app({"model_path": trained_bundle / "models", **switches}).test_client()
+    spec = client.get("/openapi.json").get_json()
+    assert spec["info"]["version"] == __version__
+    statuses = ["400", "408", "409", "413", "415", "422", "500", "503"]
+    for path in ("/predict", "/batch_predict"):
+        operation = spec["paths"][path]["post"]
+        assert sorted(operation["responses"]) == sorted(["200", *statuses, *extra]), path
+        assert operation.get("security") == ([{"ApiKey": []}] if "api_key" in switches else None)
+    assert sorted(spec["paths"]["/info"]["get"]["responses"]) == ["200", *extra]
+    schemes = spec["components"].get("securitySchemes")
+    assert schemes == (
+        {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+        if "api_key" in switches
+        else None
+    )
+
+
+def test_metrics_refresh_the_store_gauges_at_scrape_time(client: FlaskClient) -> None:
+    streams: tuple[str, frozenset[tuple[str, str]]] = (
+        "missile_classifier_active_streams",
+        frozenset(),
+    )
+    assert _scrape(client)[streams] == 0
+    for track in (1, 2):
+        assert client.post("/predict", json={**POINT, "track_id": track}).status_code == 200
+    scrape = _scrape(client)  # no /health in between: the scrape itself looked
+    assert scrape[streams] == 2
+    assert scrape[("missile_classifier_track_store_up", frozenset())] == 1
+    response = client.get("/metrics")
+    assert response.content_type == CONTENT_TYPE_LATEST

@@ -135,6 +135,13 @@ def _coerce_numeric(df: pd.DataFrame, source: str, line_offset: int) -> None:
             or pd.api.types.is_string_dtype(raw)
         ):
             raise SchemaError(source, f"has type {raw.dtype}, expected numbers", column=column)
+        if column in INTEGER_COLUMNS and raw.dtype == object:
+            # Ids beyond int64 and uint64 come as exact Python ints: judge them as such, since
+            # float64 rounds -2**63 - 1 to -2**63, an id int64 holds (two tracks would merge).
+            low, high = ID_LIMITS
+            beyond = [isinstance(v, int) and not low <= v <= high for v in raw]
+            limits = f"is outside [{_number(low)}, {_number(high)}]"
+            _reject(df, np.array(beyond), source, column, limits, line_offset)
         numbers = pd.to_numeric(raw, errors="coerce")
         if column in INTEGER_COLUMNS and pd.api.types.is_signed_integer_dtype(numbers):
             df[column] = numbers.astype("int64")  # as read: float64 would round ids beyond 2**53
