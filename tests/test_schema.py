@@ -432,10 +432,11 @@ def test_an_id_of_2_to_the_63_is_beyond_int64(tmp_path: Path) -> None:
 
 def test_ids_written_as_floats_become_those_integers(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
-    lines = ["1.7e9,1000.0,126.0,10,20,5000,0.4", "1.7e9,4611686018427387904.0,-5e3,10,20,5000,0.4"]
+    # Up to 2**53 a float holds every integer (beyond, see the next test).
+    lines = ["1.7e9,1000.0,126.0,10,20,5000,0.4", "1.7e9,9007199254740992.0,-5e3,10,20,5000,0.4"]
     path.write_text(f"{','.join(FEATURE_COLUMNS)}\n" + "\n".join(lines) + "\n")
     df, report = read_tracks(path)
-    assert df["track_id"].tolist() == [1000, 2**62] and df["sensor_id"].tolist() == [126, -5000]
+    assert df["track_id"].tolist() == [1000, 2**53] and df["sensor_id"].tolist() == [126, -5000]
     assert df["track_id"].dtype == np.int64 and df["sensor_id"].dtype == np.int64
     assert report.warnings == []
     # Every other schema column is float64, however it was written (here as integers).
@@ -484,3 +485,27 @@ def test_a_big_file_is_judged_column_by_column_not_chunk_by_chunk(tmp_path: Path
         f"{path}: column 'sensor_id': is not a number "
         f"({n // 2} rows; first at line {n // 2 + 2}, value 'True')"
     )
+
+
+def test_a_big_id_in_a_column_of_ids_written_as_decimals_is_refused_not_rounded(
+    tmp_path: Path,
+) -> None:
+    # One id written "3.0" makes the reader take the whole column as floats, which cannot hold
+    # 4611686018427387905 (it would become ...904: another track).
+    path = tmp_path / "x.csv"
+    path.write_text(
+        f"{','.join(FEATURE_COLUMNS)}\n"
+        "1.7e9,3.0,0,10,20,5000,0.4\n"
+        "1.7e9,4611686018427387905,0,10,20,5000,0.4\n"
+    )
+    with pytest.raises(SchemaError) as info:
+        load_tracks(path)
+    assert (info.value.column, info.value.line, info.value.count) == ("track_id", 3, 1)
+    assert "write the ids as integers" in str(info.value)
+    # Written as integers, the same id is kept exactly.
+    path.write_text(
+        f"{','.join(FEATURE_COLUMNS)}\n"
+        "1.7e9,3,0,10,20,5000,0.4\n"
+        "1.7e9,4611686018427387905,0,10,20,5000,0.4\n"
+    )
+    assert load_tracks(path)["track_id"].tolist() == [3, 4611686018427387905]

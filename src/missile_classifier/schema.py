@@ -220,6 +220,17 @@ def validate_frame(
             )
             # The float64 nearest 2**63 - 1 is 2**63 itself, which int64 cannot hold.
             _reject(df, values >= 2.0**63, source, column, "is beyond the int64 range", line_offset)
+            # A column read as floats (one id written 3.0 is enough) holds ids beyond 2**53
+            # rounded to a neighbour: two tracks could merge. Refuse rather than guess.
+            _reject(
+                df,
+                np.abs(values) > 2.0**53,
+                source,
+                column,
+                "is beyond 2**53 in a column of ids written as decimals, where it may have been "
+                "rounded; write the ids as integers (no '.0')",
+                line_offset,
+            )
         df[column] = values.astype("int64")
     if report.labeled:
         labels = df[LABEL].to_numpy()
