@@ -118,6 +118,14 @@ def _columns(samples: list[Observation], track_ids: list[int]) -> dict[str, np.n
     }
 
 
+def _echoed_sensor(sample: Observation) -> int | None:
+    """The sensor as the answer gives it: the stream's key with a track (0 unless sent), else
+    only what the client sent (a point on its own has no stream to key)."""
+    if sample.track_id is not None or "sensor_id" in sample.model_fields_set:
+        return sample.sensor_id
+    return None
+
+
 def _predictions(
     samples: list[Observation], scores: Scores, version: str, history: str | None = None
 ) -> list[Prediction]:
@@ -127,7 +135,7 @@ def _predictions(
         out.append(
             Prediction(
                 track_id=sample.track_id,
-                sensor_id=sample.sensor_id,
+                sensor_id=_echoed_sensor(sample),
                 timestamp=sample.timestamp,
                 probability=float(scores.probability[i]),
                 reentry_phase=1 if phase else 0,

@@ -68,7 +68,10 @@ class Prediction(BaseModel):
     """The classification of one observation."""
 
     track_id: int | None
-    sensor_id: int
+    sensor_id: int | None = Field(
+        description="The stream's sensor (0 unless sent); null for a point on its own that "
+        "named none."
+    )
     timestamp: float | None
     probability: float = Field(ge=0.0, le=1.0, description="Probability of reentry.")
     reentry_phase: Literal[0, 1]
