@@ -301,16 +301,28 @@ def _thin(*curves: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(c[keep] for c in curves)
 
 
+#: One look per model, so curves that coincide (two perfect models) stay visible: the first
+#: model is drawn widest, the others narrower and dashed on top of it.
+_STYLES: tuple[dict[str, Any], ...] = (
+    {"linewidth": 4.0, "alpha": 0.6},
+    {"linewidth": 2.0, "linestyle": "--"},
+    {"linewidth": 1.5, "linestyle": "-."},
+    {"linewidth": 1.5, "linestyle": ":"},
+    {"linewidth": 1.0, "linestyle": (0, (5, 1, 1, 1))},
+)
+
+
 def _roc_figure(y: np.ndarray, models: dict[str, ModelScores]) -> Figure:
     """ROC curves of every model on one axes, AUC in the legend."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     figure = _new_figure(5.5, 5.0)
     ax = figure.add_subplot()
-    for name, scores in models.items():
+    for (name, scores), style in zip(models.items(), _STYLES, strict=False):
         fpr, tpr, _ = roc_curve(y, scores.proba)
         fpr, tpr = _thin(fpr, tpr)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, scores.proba):.3f})")
+        label = f"{name} (AUC {roc_auc_score(y, scores.proba):.3f})"
+        ax.plot(fpr, tpr, label=label, **style)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     ax.legend(loc="lower right")
@@ -323,11 +335,11 @@ def _pr_figure(y: np.ndarray, models: dict[str, ModelScores]) -> Figure:
 
     figure = _new_figure(5.5, 5.0)
     ax = figure.add_subplot()
-    for name, scores in models.items():
+    for (name, scores), style in zip(models.items(), _STYLES, strict=False):
         precision, recall, _ = precision_recall_curve(y, scores.proba)
         recall, precision = _thin(recall, precision)
         ap = average_precision_score(y, scores.proba)
-        ax.plot(recall, precision, drawstyle="steps-post", label=f"{name} (AP {ap:.3f})")
+        ax.plot(recall, precision, drawstyle="steps-post", label=f"{name} (AP {ap:.3f})", **style)
     ax.axhline(y.mean(), color="grey", linestyle=":", label=f"prevalence {y.mean():.3f}")
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall", ylim=(0, 1.02))
     ax.legend(loc="lower left")
@@ -441,10 +453,13 @@ def _training_figure(curves: TrainingCurves, name: str) -> Figure:
     figure = _new_figure(7.0, 4.0)
     ax = figure.subplots()
     epochs = np.arange(1, len(curves.train_loss) + 1)
-    # A loss of 0 (an easy dataset) has no place on a log axis: floor it for the picture.
-    floor = 1e-6
-    ax.plot(epochs, np.maximum(curves.train_loss, floor), marker=".", label="training loss")
-    ax.plot(epochs, np.maximum(curves.val_loss, floor), marker=".", label="validation loss")
+    # The real values on a log axis; only an exact 0 (which it cannot show) is left out.
+    for values, label in (
+        (curves.train_loss, "training loss"),
+        (curves.val_loss, "validation loss"),
+    ):
+        shown = np.asarray(values, dtype=np.float64)
+        ax.plot(epochs, np.where(shown > 0, shown, np.nan), marker=".", label=label)
     ax.axvline(curves.best_epoch, color="tab:grey", linestyle=":", label="kept epoch")
     ax.set(yscale="log", xlabel="epoch", ylabel="loss (class-weighted BCE)")
     rate = ax.twinx()

@@ -303,7 +303,12 @@ def _model_summary(prep: DataPreprocessor, lstm: LSTMClassifier) -> str:
             f"{encoding.kind} inputs encoding {names}"
         )
     history = lstm.history_
-    ending = "early stopping" if history.stopped_early else "the epoch limit"
+    ending = (
+        f"early stopping ({lstm.patience} epochs without a validation loss 0.1 % below the "
+        "best so far)"
+        if history.stopped_early
+        else "the epoch limit"
+    )
     return (
         f"LSTM input: windows of {lstm.sequence_length} rows of {lstm.n_features} values "
         f"({inputs}). Trained {len(history.train_loss)} epochs in {history.seconds:.0f} s, "

@@ -36,6 +36,8 @@ log = logging.getLogger("missile_classifier.training")
 #: test stream called reentry at 663 km, docs/training.md). 1e-2 caps the gain at 10 × its
 #: learned scale.
 BATCH_NORM_EPS = 1e-2
+#: Early stopping: a validation loss at least this share below the best so far is progress.
+MIN_RELATIVE_IMPROVEMENT = 1e-3
 
 
 class ReentryNet(nn.Module):
@@ -178,6 +180,7 @@ class LSTMClassifier:
             optimizer, factor=0.5, patience=max(1, self.patience // 3)
         )
         history, best_loss, best_state = History(), math.inf, copy.deepcopy(model.state_dict())
+        reference = math.inf  # the loss patience counts from
         started, stale = time.perf_counter(), 0
         steps = math.ceil(len(x_train) / self.batch_size)
         # A bar on a terminal; elsewhere one log line per epoch (below) says more.
@@ -215,9 +218,13 @@ class LSTMClassifier:
                         elapsed,
                         elapsed / epoch * (self.epochs - epoch),
                     )
-                if val_loss < best_loss - 1e-6:
-                    best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+                if val_loss < best_loss:  # the weights kept are always those of the lowest loss
+                    best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
                     history.best_epoch = epoch
+                # Patience counts epochs without a real improvement: an absolute margin (1e-6)
+                # was 10 % of a loss of 1e-5 and nothing at 0.1, so it meant different things.
+                if val_loss < reference * (1.0 - MIN_RELATIVE_IMPROVEMENT):
+                    reference, stale = val_loss, 0
                 else:
                     stale += 1
                     if stale >= self.patience:
