@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,9 @@ from hypothesis import strategies as st
 from missile_classifier.scoring.features import (
     FEATURE_NAMES,
     N_FEATURES,
+    StateArrays,
     StreamState,
+    run_features,
     stream_features,
 )
 
@@ -129,16 +132,9 @@ def test_a_stream_resumed_after_one_row_still_zeroes_its_next_acceleration() -> 
     assert resumed[0, F["acceleration"]] == pytest.approx(80.0, rel=1e-6)  # the third row
 
 
-# Equivalent mutants of stream_features (no test can tell them apart):
-# - dropping ``dtype=np.float64`` from the altitude or intensity conversion: every use of them
-#   mixes them with float64 values first (ECEF from float64 latitude, a float64 running maximum,
-#   a float64 forward fill), so the float32 values are widened exactly before any arithmetic;
-#   likewise for the ECEF coordinates, which pymap3d already returns in float64, and for the
-#   ENU velocities (float64 in, float64 out).
-# - ``missing.astype(None)``: NumPy's default dtype is float64, what the code asks for.
-# - ``zip(..., strict=True)`` → no ``strict`` / ``strict=False``: both sides always hold 3 items.
-# - ``np.where(dt > 0, dt, 2.0)`` (instead of 1.0): only a fresh stream's first row has dt = 0,
-#   and all its differences are 0 too, so 0 / 1 and 0 / 2 are both 0.
+# Mutants no test can tell apart (intensity kept in its own float width, the ECEF and ENU
+# arrays pymap3d already returns in float64, missing.astype(None), the 2.0 for 1.0 in safe_dt)
+# are listed, with the reason, in tests/mutation_equivalents.toml.
 def test_inputs_of_another_float_width_are_computed_in_float64() -> None:
     # Columns may arrive as float32 (e.g. from a parquet file): the features are those of the
     # same values in float64, not float32 arithmetic.
@@ -210,3 +206,169 @@ def test_no_new_rows_after_a_state_give_no_features_and_the_same_state() -> None
     _, state = stream_features(one * 5, one, one, one, one)
     features, after = stream_features(*(np.empty(0) for _ in range(5)), state=state)
     assert features.shape == (0, N_FEATURES) and after == state
+
+
+@settings(max_examples=40, deadline=None)
+@given(parts=st.lists(st.tuples(streams(), st.floats(0, 1), st.booleans()), min_size=1, max_size=5))
+def test_runs_of_one_call_equal_each_run_computed_alone(
+    parts: list[tuple[tuple[np.ndarray, ...], float, bool]],
+) -> None:
+    # Each part is a stream, either resumed after its first k rows or fresh; the runs are
+    # concatenated in one call. Each run's features and end state must be those of the run
+    # scored alone by stream_features: no running maximum, forward fill, previous row or
+    # origin may cross from one run into the next.
+    runs, states, alone, finals = [], [], [], []
+    for stream, cut, resume in parts:
+        n = len(stream[0])
+        k = min(int(cut * n), n - 1) if resume else 0
+        state = stream_features(*(c[:k] for c in stream))[1] if k else None
+        features, final = stream_features(*(c[k:] for c in stream), state=state)
+        runs.append(tuple(c[k:] for c in stream))
+        states.append(state)
+        alone.append(features)
+        finals.append(final)
+    bounds = np.concatenate([[0], np.cumsum([len(r[0]) for r in runs])])
+    columns = [np.concatenate([r[j] for r in runs]) for j in range(5)]
+    t, lat, lon, alt, intensity = columns
+    features, ends = run_features(t, lat, lon, alt, intensity, bounds, states)
+    np.testing.assert_array_equal(features, np.vstack(alone))
+    assert [ends.state(r) for r in range(len(runs))] == finals
+
+
+def test_a_run_starting_lower_does_not_inherit_the_previous_run_s_maximum() -> None:
+    # Two fresh one-stream runs in one call: the second (all below the first's 50 km) has its
+    # own running maximum, its own time of maximum and its own intensity fill.
+    t = np.array([0.0, 1.0, 2.0, 5.0, 6.0, 7.0])
+    alt = np.array([40e3, 50e3, 45e3, 20e3, 10e3, 30e3])
+    intensity = np.array([0.2, np.nan, 0.9, np.nan, np.nan, 0.4])
+    features, ends = run_features(
+        t, np.zeros(6), np.zeros(6), alt, intensity, np.array([0, 3, 6]), [None, None]
+    )
+    np.testing.assert_array_equal(features[:, F["altitude_below_max"]], [0, 0, 5e3, 0, 10e3, 0])
+    np.testing.assert_allclose(
+        features[:, F["altitude_over_max"]], [1, 1, 0.9, 1, 0.5, 1], rtol=1e-15
+    )
+    np.testing.assert_array_equal(features[:, F["time_since_max"]], [0, 0, 1, 0, 1, 0])
+    np.testing.assert_array_equal(
+        features[:, F["radiometric_intensity"]], [0.2, 0.2, 0.9, 0, 0, 0.4]
+    )
+    np.testing.assert_array_equal(features[:, F["dt"]], [0, 1, 1, 0, 1, 1])
+    assert ends.state(1).max_altitude == 30e3 and ends.state(1).time_of_max == 7.0
+    assert ends.state(0).max_altitude == 50e3 and ends.state(0).time_of_max == 1.0
+    assert ends.state(1).count == 3 and ends.state(1).intensity == 0.4
+
+
+def test_a_run_whose_stream_reached_higher_before_keeps_that_maximum() -> None:
+    # A resumed run below its state's maximum (60 km at t=3) compares with it, not with itself.
+    _, state = stream_features(
+        np.array([0.0, 3.0]), np.zeros(2), np.zeros(2), np.array([5e3, 60e3]), np.array([0.3, 0.7])
+    )
+    features, after = stream_features(
+        np.array([4.0, 5.0]),
+        np.zeros(2),
+        np.zeros(2),
+        np.array([30e3, 15e3]),
+        np.full(2, np.nan),
+        state=state,
+    )
+    np.testing.assert_array_equal(features[:, F["altitude_over_max"]], [0.5, 0.25])
+    np.testing.assert_array_equal(features[:, F["altitude_below_max"]], [30e3, 45e3])
+    np.testing.assert_array_equal(features[:, F["time_since_max"]], [1.0, 2.0])
+    # Both intensities missing: the stream's last one (0.7) carries over, not 0.
+    np.testing.assert_array_equal(features[:, F["radiometric_intensity"]], [0.7, 0.7])
+    assert (after.max_altitude, after.time_of_max, after.count) == (60e3, 3.0, 4)
+
+
+def test_time_must_increase_within_a_resumed_run_and_not_across_runs() -> None:
+    z = np.zeros(4)
+    # Run 1 starts before run 0 ended: separate streams, so that is fine.
+    run_features(np.array([5.0, 6.0, 1.0, 2.0]), z, z, z, z, np.array([0, 2, 4]), [None, None])
+    _, state = stream_features(np.array([3.0]), z[:1], z[:1], z[:1], z[:1])
+    for t, states in (
+        ([5.0, 6.0, 3.0, 4.0], [None, state]),  # run 1 starts at its state's time
+        ([5.0, 6.0, 4.0, 4.0], [None, state]),  # a repeated time inside a resumed run
+        ([5.0, 5.0, 4.0, 6.0], [None, state]),  # a repeated time inside a fresh run
+    ):
+        with pytest.raises(ValueError, match=r"^timestamps of a stream must strictly increase$"):
+            run_features(np.array(t), z, z, z, z, np.array([0, 2, 4]), states)
+
+
+STATE = StreamState(
+    count=3,
+    timestamp=10.0,
+    x=1.0,
+    y=2.0,
+    z=3.0,
+    altitude=4.0,
+    speed=5.0,
+    intensity=0.5,
+    x0=6.0,
+    y0=7.0,
+    z0=8.0,
+    max_altitude=9.0,
+    time_of_max=9.5,
+    quarantined=2,
+)
+
+
+def test_a_state_without_a_quarantine_count_is_read_with_none_quarantined() -> None:
+    # States written before the jump rule have no "quarantined": still this version.
+    data = STATE.to_dict()
+    assert data["quarantined"] == 2
+    del data["quarantined"]
+    read = StreamState.from_dict(data)
+    assert read.quarantined == 0 and read.count == 3 and read.time_of_max == 9.5
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {**STATE.to_dict(), "version": 2},  # a field this version does not know
+        {k: v for k, v in STATE.to_dict().items() if k != "time_of_max"},  # a field missing
+        {k: v for k, v in STATE.to_dict().items() if k != "count"},
+        {},
+        [1.0, 2.0],  # not a mapping at all
+    ],
+)
+def test_a_state_of_another_version_is_refused(data: dict[str, float | int]) -> None:
+    with pytest.raises(ValueError, match=r"^not a stream state of this version$"):
+        StreamState.from_dict(data)
+
+
+def test_state_arrays_give_each_state_s_field_or_the_fresh_value() -> None:
+    other = replace(STATE, speed=50.0, count=7)
+    mixed = StateArrays([STATE, None, other])
+    assert mixed.fresh.tolist() == [False, True, False]
+    np.testing.assert_array_equal(mixed.get("speed", 0.0), [5.0, 0.0, 50.0])
+    np.testing.assert_array_equal(
+        mixed.get("count", np.array([-1.0, -2.0, -3.0])), [3.0, -2.0, 7.0]
+    )
+    known = StateArrays([other, STATE])
+    np.testing.assert_array_equal(known.get("time_of_max", -1.0), [9.5, 9.5])
+    np.testing.assert_array_equal(known.get("quarantined", -1.0), [2.0, 2.0])
+    fresh = StateArrays([None, None])
+    np.testing.assert_array_equal(fresh.get("x0", np.array([1.0, 2.0])), [1.0, 2.0])
+    assert StateArrays([]).get("x", 0.0).shape == (0,)
+
+
+def test_whole_number_inputs_and_states_give_features_and_a_state_of_floats() -> None:
+    # Whole seconds and metres may arrive as integers (a JSON store writes 1700000000, not
+    # 1700000000.0): the features are those of the same floats, and the state after them holds
+    # floats where it declares floats, so it serialises the same either way.
+    t, alt = np.array([1_700_000_000, 1_700_000_002]), np.array([12_000, 12_500])
+    lat, lon, intensity = np.full(2, 45.0), np.full(2, 7.0), np.full(2, 0.5)
+    whole: dict[str, float | int] = {
+        k: int(v) for k, v in replace(STATE, intensity=1.0).to_dict().items()
+    }
+    state = StreamState.from_dict(whole)
+    assert all(type(v) is int for v in state.to_dict().values())
+    for prior in (None, state):
+        features, after = stream_features(t + 100, lat, lon, alt, intensity, state=prior)
+        expected, _ = stream_features(
+            (t + 100).astype(float), lat, lon, alt.astype(float), intensity, state=prior
+        )
+        np.testing.assert_array_equal(features, expected)
+        counts = ("count", "quarantined")
+        values = after.to_dict()
+        assert all(type(v) is int for k, v in values.items() if k in counts), values
+        assert all(type(v) is float for k, v in values.items() if k not in counts), values

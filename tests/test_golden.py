@@ -45,7 +45,12 @@ from missile_classifier.columns import (
 )
 from missile_classifier.scoring import bundle
 from missile_classifier.scoring.encoding import BinEncoding
-from missile_classifier.scoring.features import FEATURE_NAMES, StreamState, stream_features
+from missile_classifier.scoring.features import (
+    FEATURE_NAMES,
+    StreamState,
+    run_features,
+    stream_features,
+)
 from missile_classifier.scoring.inference import ModelInferenceService
 from missile_classifier.scoring.windows import (
     Scaler,
@@ -568,3 +573,161 @@ def test_bundle_point_by_point_equals_the_hand_model(
     np.testing.assert_allclose(probabilities, expected, rtol=0, atol=PROBABILITY_ATOL)
     assert decisions == [int(p >= THRESHOLD) for p in expected]
     assert contexts == list(CONTEXT)
+
+
+# --- golden features of several runs in one run_features call ---------------------------------
+# Four vertical-only streams at 30° N, 45° E (as A: each ECEF step is Δh along the local normal,
+# so velocity_up = Δh / Δt, speed = |velocity_up|, distance_from_start = |h − h₀|), laid out as
+# runs of one call: Q fresh, then P resuming after its first two rows, then R fresh, then S
+# resuming after its first row. Each run's rows must be its own stream's rows, whatever came in
+# the run before it: R climbs no higher than 1,500 m right after Q reached 9,000 m, and its
+# intensities (both missing) must be filled with 0, not with Q's or P's last value.
+
+MULTI_LAT, MULTI_LON = 30.0, 45.0
+
+
+class Vertical(NamedTuple):
+    t: tuple[float, ...]  # seconds after T0
+    alt: tuple[float, ...]
+    intensity: tuple[float, ...]
+    #: Rows before the run (given to run_features as a hand-built state).
+    resumed_after: int
+
+
+MULTI = {
+    "Q": Vertical((10.0, 10.5, 11.0), (8_000.0, 9_000.0, 8_500.0), (NAN, 0.5, NAN), 0),
+    "P": Vertical(
+        (0.0, 1.0, 2.0, 4.0), (3_000.0, 5_000.0, 4_000.0, 4_500.0), (1.0, NAN, NAN, 2.0), 2
+    ),
+    "R": Vertical((0.0, 2.0), (1_500.0, 500.0), (NAN, NAN), 0),
+    "S": Vertical((0.0, 1.0, 3.0), (2_000.0, 2_600.0, 2_000.0), (0.3, 0.6, NAN), 1),
+}
+
+#: Golden features of every row of each whole stream, by hand (latitude, longitude and
+#: altitude are the inputs, east and north velocities 0: see _multi_golden).
+MULTI_GOLDEN: dict[str, dict[str, list[float]]] = {
+    "Q": {
+        "radiometric_intensity": [0.0, 0.5, 0.5],  # 0 before the first observed value
+        "velocity_up": [0.0, 1_000 / 0.5, -500 / 0.5],
+        "speed": [0.0, 2_000.0, 1_000.0],
+        "acceleration": [0.0, 0.0, (1_000 - 2_000) / 0.5],
+        "distance_from_start": [0.0, 1_000.0, 500.0],
+        "radiometric_rate": [0.0, 0.5 / 0.5, 0.0],
+        "dt": [0.0, 0.5, 0.5],
+        "altitude_over_max": [1.0, 1.0, 8_500 / 9_000],  # max 8000, 9000, 9000
+        "altitude_below_max": [0.0, 0.0, 500.0],
+        "time_since_max": [0.0, 0.0, 0.5],
+        "intensity_missing": [1.0, 0.0, 1.0],
+    },
+    "P": {
+        "radiometric_intensity": [1.0, 1.0, 1.0, 2.0],
+        "velocity_up": [0.0, 2_000.0, -1_000.0, 500 / 2],
+        "speed": [0.0, 2_000.0, 1_000.0, 250.0],
+        "acceleration": [0.0, 0.0, (1_000 - 2_000) / 1, (250 - 1_000) / 2],
+        "distance_from_start": [0.0, 2_000.0, 1_000.0, 1_500.0],
+        "radiometric_rate": [0.0, 0.0, 0.0, (2 - 1) / 2],
+        "dt": [0.0, 1.0, 1.0, 2.0],
+        "altitude_over_max": [1.0, 1.0, 4_000 / 5_000, 4_500 / 5_000],  # max 3000, then 5000
+        "altitude_below_max": [0.0, 0.0, 1_000.0, 500.0],
+        "time_since_max": [0.0, 0.0, 2.0 - 1.0, 4.0 - 1.0],
+        "intensity_missing": [0.0, 1.0, 1.0, 0.0],
+    },
+    "R": {
+        "radiometric_intensity": [0.0, 0.0],
+        "velocity_up": [0.0, -1_000 / 2],
+        "speed": [0.0, 500.0],
+        "acceleration": [0.0, 0.0],
+        "distance_from_start": [0.0, 1_000.0],
+        "radiometric_rate": [0.0, 0.0],
+        "dt": [0.0, 2.0],
+        "altitude_over_max": [1.0, 500 / 1_500],  # its own maximum, not Q's 9,000 m
+        "altitude_below_max": [0.0, 1_000.0],
+        "time_since_max": [0.0, 2.0],
+        "intensity_missing": [1.0, 1.0],
+    },
+    "S": {
+        "radiometric_intensity": [0.3, 0.6, 0.6],
+        "velocity_up": [0.0, 600.0, -600 / 2],
+        "speed": [0.0, 600.0, 300.0],
+        # row 1 is the stream's second row although it is its run's first: still 0
+        "acceleration": [0.0, 0.0, (300 - 600) / 2],
+        "distance_from_start": [0.0, 600.0, 0.0],
+        "radiometric_rate": [0.0, (0.6 - 0.3) / 1, 0.0],
+        "dt": [0.0, 1.0, 2.0],
+        "altitude_over_max": [1.0, 1.0, 2_000 / 2_600],
+        "altitude_below_max": [0.0, 0.0, 600.0],
+        "time_since_max": [0.0, 0.0, 2.0],
+        "intensity_missing": [0.0, 0.0, 1.0],
+    },
+}
+
+
+def _multi_golden(name: str) -> Array:
+    s, table = MULTI[name], MULTI_GOLDEN[name]
+    n = len(s.t)
+    full = {
+        "latitude": [MULTI_LAT] * n,
+        "longitude": [MULTI_LON] * n,
+        "altitude": list(s.alt),
+        "velocity_east": [0.0] * n,
+        "velocity_north": [0.0] * n,
+        **table,
+    }
+    return np.array([full[f] for f in FEATURE_NAMES], dtype=np.float64).T
+
+
+def _hand_state(name: str, k: int) -> StreamState:
+    """The state after a stream's first ``k`` rows, from the golden table and pymap3d's
+    coordinates (not from the feature code)."""
+    s, table = MULTI[name], MULTI_GOLDEN[name]
+    x, y, z = pymap3d.geodetic2ecef(MULTI_LAT, MULTI_LON, s.alt[k - 1])
+    x0, y0, z0 = pymap3d.geodetic2ecef(MULTI_LAT, MULTI_LON, s.alt[0])
+    highest = max(s.alt[:k])
+    reached = max(i for i in range(k) if s.alt[i] == highest)  # a tie counts as reaching it
+    return StreamState(
+        count=k,
+        timestamp=T0 + s.t[k - 1],
+        x=float(x),
+        y=float(y),
+        z=float(z),
+        altitude=s.alt[k - 1],
+        speed=table["speed"][k - 1],
+        intensity=table["radiometric_intensity"][k - 1],
+        x0=float(x0),
+        y0=float(y0),
+        z0=float(z0),
+        max_altitude=highest,
+        time_of_max=T0 + s.t[reached],
+    )
+
+
+def test_runs_of_one_call_each_equal_their_golden_stream_resumed_or_fresh() -> None:
+    names = list(MULTI)
+    rows = [
+        (name, i) for name in names for i in range(MULTI[name].resumed_after, len(MULTI[name].t))
+    ]
+    t = np.array([T0 + MULTI[name].t[i] for name, i in rows])
+    alt = np.array([MULTI[name].alt[i] for name, i in rows])
+    intensity = np.array([MULTI[name].intensity[i] for name, i in rows])
+    lengths = [len(MULTI[name].t) - MULTI[name].resumed_after for name in names]
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    assert bounds.tolist() == [0, 3, 5, 7, 9]
+    states = [
+        _hand_state(name, MULTI[name].resumed_after) if MULTI[name].resumed_after else None
+        for name in names
+    ]
+    n = len(rows)
+    features, ends = run_features(
+        t, np.full(n, MULTI_LAT), np.full(n, MULTI_LON), alt, intensity, bounds, states
+    )
+    for r, name in enumerate(names):
+        k = MULTI[name].resumed_after
+        _assert_features(features[bounds[r] : bounds[r + 1]], _multi_golden(name)[k:], name)
+        # The state after the run is the hand state after the whole stream.
+        end, expected = ends.state(r), _hand_state(name, len(MULTI[name].t))
+        assert isinstance(end.count, int) and end.count == expected.count, name
+        for field in ("timestamp", "altitude", "intensity", "max_altitude", "time_of_max"):
+            assert getattr(end, field) == getattr(expected, field), f"{name}: {field}"
+        for field in ("x", "y", "z", "x0", "y0", "z0", "speed"):
+            assert getattr(end, field) == pytest.approx(getattr(expected, field), abs=1e-6)
+        assert end.quarantined == 0

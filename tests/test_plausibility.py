@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pymap3d
 import pytest
 
 from missile_classifier.columns import ALTITUDE, LATITUDE, TIMESTAMP
@@ -26,6 +27,7 @@ from missile_classifier.scoring.plausibility import (
     RESTART_AFTER,
     RESTART_AFTER_S,
     Reference,
+    Screening,
     screen,
 )
 from missile_classifier.scoring.windows import (
@@ -264,3 +266,187 @@ def test_a_stream_continues_from_the_state_s_reference_point(track: pd.DataFrame
     near = dict(far)
     near[ALTITUDE] = np.array([memory.state.altitude + 14_000.0])
     assert stream_inputs(near, SCALER, memory)[0].quarantine.tolist() == [0]
+
+
+# --- restarts, boundaries and several streams, by hand -------------------------------------
+
+NO_STATE = Reference(
+    np.array([False]), *(np.array([np.nan]),) * 5, quarantined=np.zeros(1, dtype=np.int64)
+)
+
+
+def _along_x(t: list[float], alt: list[float], reference: Reference = NO_STATE) -> Screening:
+    """Screen rows whose ECEF x carries the altitude (a vertical track; position = altitude)."""
+    a = np.array(alt)
+    return screen(
+        np.array(t),
+        a,
+        (6.4e6 + a, np.zeros(len(a)), np.zeros(len(a))),
+        np.array([0, len(a)]),
+        reference,
+    )
+
+
+def _known(t: float, alt: float, quarantined: int) -> Reference:
+    """A stream's last accepted point at ``t``, ``alt`` (on the x axis), after ``quarantined``."""
+    return Reference(
+        np.array([True]),
+        np.array([t]),
+        np.array([alt]),
+        np.array([6.4e6 + alt]),
+        np.zeros(1),
+        np.zeros(1),
+        np.array([quarantined], dtype=np.int64),
+    )
+
+
+A = ALTITUDE_CODE
+
+
+def test_a_restart_needs_restart_after_quarantined_points_and_restart_after_s_seconds() -> None:
+    assert (RESTART_AFTER, RESTART_AFTER_S) == (3, 10.0)
+    # Three glitches at 900 km, then a fourth exactly 10 s after the last accepted point (t=0).
+    got = _along_x([0, 1, 2, 3, 10], [10e3, 900e3, 900e3, 900e3, 900e3])
+    assert got.accepted.tolist() == [True, False, False, False, True]
+    assert got.restart.tolist() == [False, False, False, False, True]
+    assert got.reason.tolist() == [0, A, A, A, 0] and got.reason.dtype == np.int8
+    # The restart starts the count afresh: nothing quarantined after it.
+    assert got.trailing_quarantined.tolist() == [0]
+    assert got.trailing_quarantined.dtype == np.int64
+    # A quarter second short of RESTART_AFTER_S: still quarantined, the fourth in a row.
+    short = _along_x([0, 1, 2, 3, 9.75], [10e3, 900e3, 900e3, 900e3, 900e3])
+    assert short.reason.tolist() == [0, A, A, A, A] and not short.restart.any()
+    assert short.trailing_quarantined.tolist() == [4]
+    # Long enough after, but only RESTART_AFTER - 1 quarantined before it: quarantined.
+    few = _along_x([0, 1, 2, 12], [10e3, 900e3, 900e3, 900e3])
+    assert few.reason.tolist() == [0, A, A, A] and not few.restart.any()
+    assert few.trailing_quarantined.tolist() == [3]
+
+
+def test_after_a_restart_points_are_judged_against_the_restart_point() -> None:
+    got = _along_x(
+        [0, 1, 2, 3, 10, 10.5, 11, 11.5],
+        [10e3, 900e3, 900e3, 900e3, 900e3, 900.5e3, 10e3, 901e3],
+    )
+    # 10.5 s: 500 m from the restart point (fine); 11 s: the old altitude is now the jump.
+    assert got.reason.tolist() == [0, A, A, A, 0, 0, A, 0]
+    assert np.flatnonzero(got.restart).tolist() == [4]
+    assert got.trailing_quarantined.tolist() == [0]
+
+
+@pytest.mark.parametrize(
+    ("quarantined", "t", "restarts"),
+    [(RESTART_AFTER, 10.0, True), (RESTART_AFTER - 1, 30.0, False), (RESTART_AFTER, 9.5, False)],
+)
+def test_a_restart_counts_the_points_quarantined_before_these_rows(
+    quarantined: int, t: float, restarts: bool
+) -> None:
+    # The stream's state: last accepted at t=0, 10 km, then ``quarantined`` glitches.
+    got = _along_x([t, t + 0.5], [900e3, 900.2e3], _known(0.0, 10e3, quarantined))
+    if restarts:
+        assert got.accepted.tolist() == [True, True] and got.restart.tolist() == [True, False]
+    else:  # quarantined, which makes the next point (≥ 10 s, ≥ 3 before it) the restart
+        assert got.reason.tolist() == [A, 0] and got.restart.tolist() == [False, True]
+    assert got.trailing_quarantined.tolist() == [0]
+    alone = _along_x([t], [900e3], _known(0.0, 10e3, quarantined))
+    assert alone.restart.tolist() == [restarts]
+    assert alone.trailing_quarantined.tolist() == [0 if restarts else quarantined + 1]
+
+
+def test_a_first_point_agreeing_with_the_state_ends_its_quarantine() -> None:
+    got = _along_x([1.0, 2.0], [10.5e3, 900e3], _known(0.0, 10e3, 2))
+    assert got.reason.tolist() == [0, A] and got.trailing_quarantined.tolist() == [1]
+
+
+def test_an_altitude_step_exactly_at_its_limit_names_the_position_rule() -> None:
+    # The altitude rule is inclusive: a step of exactly its limit does not break it, so a
+    # point that breaks only the position rule is named a position jump.
+    dt = 0.5
+    assert _screen_one_step(dt, 12_000.0 * dt + 2_000.0, 12_000.0 * dt + 50_001.0) == (
+        POSITION_CODE
+    )
+
+
+def test_each_stream_of_several_is_screened_against_its_own_points() -> None:
+    # Stream 0 clean; stream 1 fresh with a glitch in its middle; stream 2 resumes a state
+    # (last accepted at t=100, 30 km) and its first row here is a glitch. Stream 2's times
+    # start before stream 1's end: each stream only compares with itself.
+    t = [0, 1, 2, 5, 6, 7, 8, 101, 102, 103]
+    alt = [10e3, 10.5e3, 11e3, 20e3, 800e3, 20.5e3, 21e3, 600e3, 30.5e3, 31e3]
+    a = np.array(alt)
+    reference = Reference(
+        np.array([False, False, True]),
+        np.array([np.nan, np.nan, 100.0]),
+        np.array([np.nan, np.nan, 30e3]),
+        np.array([np.nan, np.nan, 6.4e6 + 30e3]),
+        np.array([np.nan, np.nan, 0.0]),
+        np.array([np.nan, np.nan, 0.0]),
+        np.array([0, 0, 1]),
+    )
+    got = screen(
+        np.array(t, dtype=float),
+        a,
+        (6.4e6 + a, np.zeros(10), np.zeros(10)),
+        np.array([0, 3, 7, 10]),
+        reference,
+    )
+    assert got.reason.tolist() == [0, 0, 0, 0, A, 0, 0, A, 0, 0]
+    assert got.accepted.tolist() == [True] * 4 + [False, True, True, False, True, True]
+    assert not got.restart.any()
+    assert got.trailing_quarantined.tolist() == [0, 0, 0]
+    # The same rows with stream 2 ending in two glitches: only stream 2 ends quarantined.
+    a[8:] = 700e3
+    ending = screen(
+        np.array(t, dtype=float),
+        a,
+        (6.4e6 + a, np.zeros(10), np.zeros(10)),
+        np.array([0, 3, 7, 10]),
+        reference,
+    )
+    assert ending.reason.tolist() == [0, 0, 0, 0, A, 0, 0, A, A, A]
+    assert ending.trailing_quarantined.tolist() == [0, 0, 4]
+
+
+def test_a_step_too_large_for_its_neighbour_is_caught_even_when_near_the_first_point() -> None:
+    # Row 2 is 12 km from row 0 over 1.25 s (fine) but 25 km from row 1 over 0.25 s (a jump).
+    got = _along_x([0.0, 1.0, 1.25], [20e3, 33e3, 8e3])
+    assert got.reason.tolist() == [0, 0, A]
+
+
+def test_a_jump_up_from_below_sea_level_is_caught() -> None:
+    # -900 m (noise on a ground-level track) to 1,500 m in 10 ms: 2.4 km, over the 2.12 km
+    # allowed (the sum of the two altitudes, 600 m, would pass).
+    assert _along_x([0.0, 0.01], [-900.0, 1_500.0]).reason.tolist() == [0, A]
+
+
+def test_a_jump_is_caught_where_ecef_x_is_zero() -> None:
+    # On the 90° E meridian x ≈ 0 m. Up 19 km in 2 s (fine), then down 19.5 km in 0.1 s: an
+    # altitude jump (3.2 km allowed) though not a position jump (51.2 km allowed), there as
+    # anywhere (an altitude compared with x would see 500 m).
+    t, alt = np.array([0.0, 2.0, 2.1]), np.array([1_000.0, 20e3, 500.0])
+    x, y, z = (
+        np.asarray(c, dtype=np.float64)
+        for c in pymap3d.geodetic2ecef(np.zeros(3), np.full(3, 90.0), alt)
+    )
+    assert abs(x).max() < 1e-6
+    got = screen(t, alt, (x, y, z), np.array([0, 3]), NO_STATE)
+    assert got.reason.tolist() == [0, 0, A]
+
+
+def test_a_jump_to_the_antipode_of_the_last_accepted_point_is_a_position_jump() -> None:
+    # The stream's state is at 10° N, 20° E; its next point, 0.5 s later, at the antipode
+    # (10° S, 160° W): 12,700 km away (though the two coordinate vectors sum to zero).
+    lat, lon, alt = np.array([10.0, -10.0]), np.array([20.0, -160.0]), np.full(2, 50e3)
+    x, y, z = (np.asarray(c, dtype=np.float64) for c in pymap3d.geodetic2ecef(lat, lon, alt))
+    assert abs(x.sum()) + abs(y.sum()) + abs(z.sum()) < 1e-3
+    state = Reference(
+        np.array([True]),
+        np.array([0.0]),
+        alt[:1],
+        x[:1],
+        y[:1],
+        z[:1],
+        np.zeros(1, dtype=np.int64),
+    )
+    got = screen(np.array([0.5]), alt[1:], (x[1:], y[1:], z[1:]), np.array([0, 1]), state)
+    assert got.reason.tolist() == [POSITION_CODE] and got.trailing_quarantined.tolist() == [1]

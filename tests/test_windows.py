@@ -5,6 +5,7 @@ from __future__ import annotations
 import cProfile
 import json
 import pstats
+import re
 from collections.abc import Callable
 from functools import partial
 
@@ -16,12 +17,15 @@ from missile_classifier.schema import frame_columns
 from missile_classifier.scoring.encoding import BinEncoding
 from missile_classifier.scoring.features import FEATURE_NAMES, N_FEATURES
 from missile_classifier.scoring.windows import (
+    ModelInputs,
     Scaler,
     StreamMemory,
     batch_features,
+    batch_inputs,
     batch_windows,
     group_streams,
     sliding_windows,
+    stream_inputs,
     stream_windows,
 )
 from missile_classifier.simulation.challenge import simulate_challenge
@@ -212,3 +216,287 @@ def test_the_work_of_a_batch_does_not_grow_with_its_number_of_streams() -> None:
     few, many = (_python_calls(partial(batch_windows, c, SCALER)) for c in (tracks, alone))
     assert few["run_features"] == many["run_features"] == 1
     assert sum(many.values()) < sum(few.values()) + 50, "Python calls grow with the streams"
+
+
+# --- quarantined rows, memories and errors, by hand -----------------------------------------
+# Vertical tracks at 45° N, 7° E; with mean 0 and scale 1 a window's altitude column says which
+# rows it holds. Glitches are at 5,000 km (an altitude jump from anything here).
+
+T0 = 1_700_000_000.0
+GLITCH = 5e6
+ALTITUDE_JUMP_CODE = 1  # REASONS.index("altitude_jump")
+
+
+def _rows(*rows: tuple[int, int, float, float]) -> dict[str, np.ndarray]:
+    """Columns of (track, sensor, seconds after T0, altitude) rows, in the order given."""
+    n = len(rows)
+    return {
+        "track_id": np.array([r[0] for r in rows], dtype=np.int64),
+        "sensor_id": np.array([r[1] for r in rows], dtype=np.int64),
+        "timestamp": T0 + np.array([r[2] for r in rows]),
+        "latitude": np.full(n, 45.0),
+        "longitude": np.full(n, 7.0),
+        "altitude": np.array([r[3] for r in rows]),
+        "radiometric_intensity": np.full(n, 0.5),
+    }
+
+
+def test_quarantined_rows_get_their_own_stream_s_last_window_across_chunks() -> None:
+    memories: dict[tuple[int, int], StreamMemory] = {}
+    batch_inputs(
+        _rows(
+            (2, 1, 0, 20e3),
+            (1, 1, 0, 10e3),
+            (1, 1, 1, 10.1e3),
+            (2, 1, 1, 20.1e3),
+            (1, 1, 2, 10.2e3),
+        ),
+        SCALER,
+        memories,
+    )
+    # (1, 1): a glitch, then a good point; (2, 1): only glitches; (3, 1): a new stream. In
+    # sorted order (2, 1) lies between the others, and its first row here follows an accepted
+    # row of (1, 1).
+    got = batch_inputs(
+        _rows(
+            (3, 1, 0, 30e3),
+            (2, 1, 2, GLITCH),
+            (1, 1, 3, GLITCH),
+            (2, 1, 3, GLITCH),
+            (1, 1, 4, 10.4e3),
+            (3, 1, 1, 30.1e3),
+        ),
+        SCALER,
+        memories,
+    )
+    np.testing.assert_array_equal(
+        got.windows[:, :, ALTITUDE],
+        [
+            [30e3, 30e3, 30e3, 30e3],
+            [20e3, 20e3, 20e3, 20.1e3],  # (2, 1)'s remembered window, not (1, 1)'s
+            [10e3, 10e3, 10.1e3, 10.2e3],
+            [20e3, 20e3, 20e3, 20.1e3],
+            [10e3, 10.1e3, 10.2e3, 10.4e3],  # the remembered rows, then its own
+            [30e3, 30e3, 30e3, 30.1e3],
+        ],
+    )
+    assert got.context_points.tolist() == [1, 2, 3, 2, 4, 2]
+    assert got.context_points.dtype == np.int64
+    jump = ALTITUDE_JUMP_CODE
+    assert got.quarantine.tolist() == [0, jump, jump, jump, 0, 0]
+    assert not got.restarted.any()
+    # The memories: accepted rows only; the glitches counted, their times not taken.
+    one, two, three = memories[(1, 1)], memories[(2, 1)], memories[(3, 1)]
+    assert (one.count, one.state.quarantined, one.state.timestamp) == (4, 0, T0 + 4)
+    np.testing.assert_array_equal(one.recent[:, ALTITUDE], [10e3, 10.1e3, 10.2e3, 10.4e3])
+    assert (two.count, two.state.quarantined, two.state.timestamp) == (2, 2, T0 + 1)
+    np.testing.assert_array_equal(two.recent[:, ALTITUDE], [20e3, 20.1e3])
+    assert (three.count, three.state.quarantined, three.state.count) == (2, 0, 2)
+    np.testing.assert_array_equal(three.recent[:, ALTITUDE], [30e3, 30.1e3])
+
+    # (2, 1) goes on from its last accepted point (t=1): Δt 3 s, 200 m up.
+    got = batch_inputs(
+        _rows((2, 1, 4, 20.3e3), (1, 1, 5, 10.5e3), (1, 1, 5.5, GLITCH)), SCALER, memories
+    )
+    np.testing.assert_array_equal(
+        got.windows[:, :, ALTITUDE],
+        [
+            [20e3, 20e3, 20.1e3, 20.3e3],
+            [10.1e3, 10.2e3, 10.4e3, 10.5e3],
+            [10.1e3, 10.2e3, 10.4e3, 10.5e3],  # the glitch: the window of the row before
+        ],
+    )
+    assert got.context_points.tolist() == [3, 4, 4]
+    last = got.windows[0, -1]
+    assert last[FEATURE_NAMES.index("dt")] == 3.0
+    assert last[FEATURE_NAMES.index("velocity_up")] == pytest.approx(200.0 / 3.0, rel=1e-6)
+    assert (memories[(2, 1)].count, memories[(2, 1)].state.quarantined) == (3, 0)
+    one = memories[(1, 1)]
+    assert (one.count, one.state.quarantined, one.state.timestamp) == (5, 1, T0 + 5)
+    np.testing.assert_array_equal(one.recent[:, ALTITUDE], [10.1e3, 10.2e3, 10.4e3, 10.5e3])
+
+
+def _point(t: float, altitude: float) -> dict[str, np.ndarray]:
+    """One row of stream (1, 1) (stream_inputs reads only the input columns)."""
+    return _rows((1, 1, t, altitude))
+
+
+@pytest.mark.parametrize(("t", "restarts"), [(11.0, True), (10.75, False)])
+def test_a_stream_restarts_from_memory_exactly_restart_after_s_after_its_last_point(
+    t: float, restarts: bool
+) -> None:
+    # Accepted at t=0 and t=1, then three glitches, one per call (as the service sees them).
+    memory: StreamMemory | None = None
+    for when, altitude in ((0, 10e3), (1, 10.1e3), (2, GLITCH), (3, GLITCH), (4, GLITCH)):
+        _, memory = stream_inputs(_point(when, altitude), SCALER, memory)
+    assert memory is not None and memory.state.quarantined == 3 and memory.count == 2
+    got, after = stream_inputs(_point(t, GLITCH), SCALER, memory)
+    if restarts:  # 10 s after t=1: the stream starts again at this point
+        assert got.restarted.tolist() == [True] and got.quarantine.tolist() == [0]
+        np.testing.assert_array_equal(got.windows[0, :, ALTITUDE], [GLITCH] * 4)
+        assert got.context_points.tolist() == [1]
+        assert (after.count, after.state.quarantined, len(after.recent)) == (1, 0, 1)
+        assert after.state.max_altitude == GLITCH and after.state.count == 1
+    else:
+        assert got.restarted.tolist() == [False]
+        assert got.quarantine.tolist() == [ALTITUDE_JUMP_CODE]
+        np.testing.assert_array_equal(got.windows[0, :, ALTITUDE], [10e3, 10e3, 10e3, 10.1e3])
+        assert got.context_points.tolist() == [2]
+        assert (after.count, after.state.quarantined, len(after.recent)) == (2, 4, 2)
+
+
+def test_a_restart_at_the_end_of_a_chunk_leaves_only_itself_in_memory() -> None:
+    rows = [(0, 10e3), (1, 10.1e3), (2, 10.2e3), (3, GLITCH), (4, GLITCH), (5, GLITCH)]
+    got, memory = stream_inputs(_rows(*((1, 1, t, a) for t, a in [*rows, (12, GLITCH)])), SCALER)
+    assert got.restarted.tolist() == [False] * 6 + [True]
+    assert got.context_points.tolist() == [1, 2, 3, 3, 3, 3, 1]
+    assert memory.count == 1 and memory.state.count == 1
+    np.testing.assert_array_equal(memory.recent[:, ALTITUDE], [GLITCH])
+    # The next point continues the restarted stream: the old rows are gone from its window.
+    got, _ = stream_inputs(_point(12.5, GLITCH + 100.0), SCALER, memory)
+    np.testing.assert_array_equal(got.windows[0, :, ALTITUDE], [GLITCH] * 3 + [GLITCH + 100.0])
+    assert got.context_points.tolist() == [2]
+
+
+def test_rows_at_or_before_a_stream_s_memory_are_refused_with_the_stream_named() -> None:
+    memories: dict[tuple[int, int], StreamMemory] = {}
+    batch_inputs(_rows((3, 1, 0, 10e3), (7, 2, 0, 20e3), (7, 2, 1, 20.1e3)), SCALER, memories)
+    # (7, 2) comes second in sorted order; its row repeats its last time, and is a glitch
+    # (so only the check against the memory can refuse it).
+    for seconds, shown in ((1.0, "1700000001.0"), (0.5, "1700000000.5")):
+        message = (
+            f"stream (track_id=7, sensor_id=2): timestamp {shown} is not after 1700000001.0, "
+            "already seen; rows of a stream must come in time order across chunks"
+        )
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            batch_inputs(_rows((3, 1, 1, 10.1e3), (7, 2, seconds, GLITCH)), SCALER, memories)
+    # A refused chunk changes no memory.
+    assert memories[(3, 1)].state.timestamp == T0 and memories[(7, 2)].count == 2
+
+
+def test_a_stream_continued_at_its_memory_s_time_is_refused() -> None:
+    _, memory = stream_inputs(_point(1.0, 10e3), SCALER)
+    for t in (1.0, 0.0):
+        with pytest.raises(ValueError, match=r"^timestamps of a stream must strictly increase$"):
+            stream_inputs(_point(t, GLITCH), SCALER, memory)
+
+
+@pytest.mark.parametrize("times", [[0.0, 1.0, 1.0], [0.0, 2.0, 1.0]])
+def test_rows_of_a_chunk_out_of_time_order_are_refused_even_when_quarantined(
+    times: list[float],
+) -> None:
+    # The offending last row is a glitch: it never reaches the feature function, which would
+    # refuse it too; the jump rule must not judge rows out of order.
+    rows = _rows(*((1, 1, t, a) for t, a in zip(times, [10e3, 10.1e3, GLITCH], strict=True)))
+    with pytest.raises(ValueError, match=r"^timestamps of a stream must strictly increase$"):
+        stream_inputs(rows, SCALER)
+    if times[2] == times[1]:  # a batch is sorted by time first: only a repeated time is wrong
+        with pytest.raises(ValueError, match=r"^timestamps of a stream must strictly increase$"):
+            batch_inputs(rows, SCALER)
+        with pytest.raises(ValueError, match=r"^timestamps of a stream must strictly increase$"):
+            batch_features(rows)
+
+
+def test_a_memory_of_another_version_is_refused() -> None:
+    _, memory = stream_inputs(_point(0.0, 10e3), SCALER)
+    good = memory.to_dict()
+    cases: list[tuple[object, str]] = [
+        (
+            {k: v for k, v in good.items() if k != "recent"},
+            r"^not a stream memory of this version: 'recent'$",
+        ),
+        (
+            {k: v for k, v in good.items() if k != "count"},
+            r"^not a stream memory of this version: 'count'$",
+        ),
+        (
+            {**good, "count": None},
+            r"^not a stream memory of this version: int\(\) argument must be",
+        ),
+        ([good], r"^not a stream memory of this version: list indices must be"),
+        ({**good, "recent": [1.0, 2.0]}, r"^not a stream memory of this version: no recent rows$"),
+        (
+            {**good, "recent": np.zeros((0, N_FEATURES))},
+            r"^not a stream memory of this version: no recent rows$",
+        ),
+        ({**good, "state": {"count": 1}}, r"^not a stream state of this version$"),
+    ]
+    for data, message in cases:
+        with pytest.raises(ValueError, match=message):
+            StreamMemory.from_dict(data)  # type: ignore[arg-type]
+    # One remembered row is a memory (a stream after its first point).
+    read = StreamMemory.from_dict(good)
+    assert read.recent.shape == (1, N_FEATURES) and read.recent.dtype == np.float32
+    assert read.count == 1 and read.state == memory.state
+
+
+def test_take_picks_every_field_of_the_rows_in_order() -> None:
+    inputs = ModelInputs(
+        np.arange(3 * 2 * 1, dtype=np.float32).reshape(3, 2, 1),
+        np.array([1, 2, 2]),
+        np.array([0, 2, 1], dtype=np.int8),
+        np.array([False, True, False]),
+    )
+    taken = inputs.take(np.array([2, 0, 2]))
+    np.testing.assert_array_equal(taken.windows[:, :, 0], [[4, 5], [0, 1], [4, 5]])
+    assert taken.context_points.tolist() == [2, 1, 2]
+    assert taken.quarantine.tolist() == [1, 0, 1]
+    assert taken.restarted.tolist() == [False, False, False]
+    assert inputs.take(np.array([1])).restarted.tolist() == [True]
+
+
+def test_no_new_rows_give_empty_inputs_of_the_model_s_types() -> None:
+    _, memory = stream_inputs(_point(0.0, 10e3), ENCODED)
+    got, after = stream_inputs({c: np.empty(0) for c in _point(0.0, 0.0)}, ENCODED, memory)
+    assert after is memory
+    assert got.windows.shape == (0, 3, ENCODED.n_inputs) and got.windows.dtype == np.float32
+    assert got.context_points.dtype == np.int64 and got.quarantine.dtype == np.int8
+    assert got.restarted.dtype == bool and got.restarted.shape == (0,)
+    # An empty chunk joins the others without widening them.
+    later, _ = stream_inputs(_point(1.0, 10.1e3), ENCODED, memory)
+    assert np.concatenate([got.windows, later.windows]).dtype == np.float32
+    with pytest.raises(ValueError, match=r"^a stream needs at least one row$"):
+        stream_inputs({c: np.empty(0) for c in _point(0.0, 0.0)}, ENCODED)
+
+
+def test_columns_of_another_float_width_give_the_float64_inputs() -> None:
+    # A parquet file may hold float32 columns: the positions (and so the jump rule and the
+    # velocities) must come from the same values in float64, not float32 arithmetic.
+    rng = np.random.default_rng(5)
+    n = 12
+    columns = _rows(*((1, 1, 0.5 * k, 50e3 + 300.0 * k) for k in range(n)))
+    columns["timestamp"] = 1_000.0 + 0.5 * np.arange(n)  # exact in float32, unlike 1.7e9 + k/2
+    columns["latitude"] = 45.0 + np.cumsum(rng.normal(0, 0.01, n))
+    columns["longitude"] = 7.0 + np.cumsum(rng.normal(0, 0.01, n))
+    narrow = {c: (v.astype(np.float32) if v.dtype == np.float64 else v) for c, v in columns.items()}
+    wide = {c: v.astype(np.float64) if v.dtype == np.float32 else v for c, v in narrow.items()}
+    np.testing.assert_array_equal(
+        batch_inputs(narrow, SCALER).windows, batch_inputs(wide, SCALER).windows
+    )
+    np.testing.assert_array_equal(
+        stream_inputs(narrow, SCALER)[0].windows, stream_inputs(wide, SCALER)[0].windows
+    )
+
+
+def test_features_of_a_single_row() -> None:
+    features = batch_features(_rows((4, 2, 0, 12e3)))
+    assert features.shape == (1, N_FEATURES)
+    assert features[0, ALTITUDE] == 12e3 and features[0, FEATURE_NAMES.index("latitude")] == 45.0
+    assert features[0, FEATURE_NAMES.index("altitude_over_max")] == 1.0
+
+
+def test_an_encoding_of_one_input_is_appended() -> None:
+    # One inner edge (60 km): a single thermometer input, 1 at or above it.
+    scaler = Scaler(
+        np.zeros(N_FEATURES),
+        np.ones(N_FEATURES),
+        2,
+        BinEncoding((ALTITUDE,), (np.array([0.0, 60e3, 1e6]),)),
+    )
+    assert scaler.n_inputs == N_FEATURES + 1
+    features = np.zeros((3, N_FEATURES))
+    features[:, ALTITUDE] = [59_999.0, 60e3, 70e3]
+    inputs = scaler.transform(features)
+    assert inputs.shape == (3, N_FEATURES + 1) and inputs.dtype == np.float32
+    assert inputs[:, -1].tolist() == [0.0, 1.0, 1.0]
+    np.testing.assert_array_equal(inputs[:, ALTITUDE], [59_999.0, 60e3, 70e3])
