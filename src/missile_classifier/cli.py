@@ -305,6 +305,9 @@ def train(
     ] = False,
 ) -> None:
     """Train the LSTM and the baselines, evaluate them, and write an ONNX bundle."""
+    for given in (train_data, test_data):
+        if given is not None and not given.is_file():  # say so before torch takes seconds to load
+            raise _fail(f"{given}: file not found")
     from missile_classifier.schema import SchemaError
     from missile_classifier.scoring.features import FEATURE_NAMES
     from missile_classifier.training.binning import check_encodable
