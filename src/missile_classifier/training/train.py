@@ -304,7 +304,7 @@ def _model_summary(prep: DataPreprocessor, lstm: LSTMClassifier) -> str:
         )
     history = lstm.history_
     ending = (
-        f"early stopping ({lstm.patience} epochs without a validation loss 0.1 % below the "
+        f"early stopping ({lstm.patience} epochs without a validation loss 1 % below the "
         "best so far)"
         if history.stopped_early
         else "the epoch limit"

@@ -37,7 +37,7 @@ log = logging.getLogger("missile_classifier.training")
 #: learned scale.
 BATCH_NORM_EPS = 1e-2
 #: Early stopping: a validation loss at least this share below the best so far is progress.
-MIN_RELATIVE_IMPROVEMENT = 1e-3
+MIN_RELATIVE_IMPROVEMENT = 1e-2
 
 
 class ReentryNet(nn.Module):
