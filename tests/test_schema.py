@@ -312,8 +312,8 @@ def _one_row(**values: object) -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("column", "inside", "outside", "limits"),
     [
-        ("altitude", 10_000_000.0, 10_000_000.5, "[-1,000, 10,000,000]"),
-        ("altitude", -1_000.0, -1_000.5, "[-1,000, 10,000,000]"),
+        ("altitude", 10_000_000.0, 10_000_000.5, "[-5,000, 10,000,000]"),
+        ("altitude", -5_000.0, -5_000.5, "[-5,000, 10,000,000]"),
         ("timestamp", 4_102_444_800.0, 4_102_444_800.5, "[0, 4,102,444,800]"),
         ("timestamp", 0.0, -0.5, "[0, 4,102,444,800]"),
         ("radiometric_intensity", -1_000.0, -1_000.5, "[-1,000, 1,000]"),
@@ -389,7 +389,7 @@ def test_an_id_just_below_int64_is_refused_not_rounded_into_range(tmp_path: Path
     with pytest.raises(SchemaError) as info:
         validate_frame(_one_row(altitude=2**70), "x.csv")
     assert str(info.value) == (
-        "x.csv: column 'altitude': is outside [-1,000, 10,000,000] "
+        "x.csv: column 'altitude': is outside [-5,000, 10,000,000] "
         "(1 row; first at line 2, value 1.1805916207174113e+21)"
     )
 

@@ -26,7 +26,8 @@ import numpy as np
 
 #: Inclusive limits of every number an observation carries.
 #: - timestamp: Unix seconds from 1970 to 2100-01-01;
-#: - altitude: 1 km below sea level (noise on a ground-level track) up to 10,000 km, above the
+#: - altitude: 5 km below sea level (below the lowest land, -430 m, by 6 σ of the noisiest
+#:   altitude sensor we simulate, 600 m, on a track at the ground) up to 10,000 km, above the
 #:   highest ballistic apogee on record (7,688 km, Hwasong-19, 31 October 2024, per Japan's
 #:   Ministry of Defense);
 #: - radiometric_intensity: nominally 0–1; ±1,000 leaves room for other units and catches garbage;
@@ -35,15 +36,17 @@ LIMITS: Final = {
     "timestamp": (0.0, 4_102_444_800.0),
     "latitude": (-90.0, 90.0),
     "longitude": (-180.0, 180.0),
-    "altitude": (-1_000.0, 10_000_000.0),
+    "altitude": (-5_000.0, 10_000_000.0),
     "radiometric_intensity": (-1_000.0, 1_000.0),
 }
 ID_LIMITS: Final = (-(2**63), 2**63 - 1)
 
 #: No ballistic object moves faster than this (escape velocity is 11.2 km/s).
 MAX_SPEED_M_S: Final = 12_000.0
-#: Slack on top of ``MAX_SPEED_M_S × Δt`` for measurement noise: 2 km of altitude (20 σ of the
-#: noisiest altitude we simulate), 50 km of position (about 10 σ of a 0.03° lat/lon noise).
+#: Slack on top of ``MAX_SPEED_M_S × Δt`` for measurement noise: 2 km of altitude, 50 km of
+#: position. With the reach, the limit is ≥ 10 σ of the difference of two samples of every
+#: sensor we simulate (the noisiest altitude, 600 m every 1 s: 14 km against σ 850 m; a 0.03°
+#: lat/lon noise, σ 4.7 km per axis: > 50 km).
 ALTITUDE_SLACK_M: Final = 2_000.0
 POSITION_SLACK_M: Final = 50_000.0
 #: A disagreeing point restarts its stream once at least this many points in a row were

@@ -249,11 +249,17 @@ def batch_inputs(
         return _no_inputs(scaler)
     priors = [memories.get(key) for key in keys] if memories is not None else [None] * len(keys)
     inputs, after = _inputs_of_streams(
-        values, streams.bounds, priors, scaler, keep_memories=memories is not None, keys=keys
+        values,
+        streams.bounds,
+        priors,
+        scaler,
+        keep_memories=memories is not None,
+        keys=keys,
+        order=streams.inverse(),
     )
     if memories is not None and after is not None:
         memories.update(zip(keys, after, strict=True))
-    return inputs.take(streams.inverse())
+    return inputs
 
 
 def batch_windows(
@@ -409,6 +415,7 @@ def _inputs_of_streams(
     scaler: Scaler,
     keep_memories: bool,
     keys: Sequence[StreamKey] | None = None,
+    order: np.ndarray | None = None,
 ) -> tuple[ModelInputs, list[StreamMemory] | None]:
     """Model inputs of rows grouped into time-ordered streams, each continuing its memory.
 
@@ -416,7 +423,9 @@ def _inputs_of_streams(
     rows (``recent``), so one gather builds every window: a row's window is the
     ``sequence_length`` rows ending at it, left-padded with the first row of its run (or of the
     remembered rows it continues). A quarantined row gets the window of its stream's last
-    accepted row.
+    accepted row. With ``order`` (a permutation of the rows), the inputs come out in that order:
+    the windows are gathered there directly, not gathered then copied (a second pass over
+    ``n × sequence_length × n_inputs`` floats).
     """
     length = scaler.sequence_length
     n_streams = len(bounds) - 1
@@ -458,17 +467,14 @@ def _inputs_of_streams(
     own = rows.source >= 0
     prior_end = block_start + remembered - 1
     prior_context = np.minimum(prior_count, length)
-    inputs = ModelInputs(
-        _gather(
-            layout,
-            _own_or(own, position, rows.source, prior_end[row_stream]),
-            _own_or(own, start, rows.source, block_start[row_stream]),
-            length,
-        ),
-        _own_or(own, context, rows.source, prior_context[row_stream]).astype(np.int64),
-        rows.screening.reason,
-        rows.screening.restart,
-    )
+    ends_at = _own_or(own, position, rows.source, prior_end[row_stream])
+    starts_at = _own_or(own, start, rows.source, block_start[row_stream])
+    row_context = _own_or(own, context, rows.source, prior_context[row_stream]).astype(np.int64)
+    reason, restart = rows.screening.reason, rows.screening.restart
+    if order is not None:  # reorder the small per-row arrays, not the windows gathered from them
+        ends_at, starts_at, row_context = ends_at[order], starts_at[order], row_context[order]
+        reason, restart = reason[order], restart[order]
+    inputs = ModelInputs(_gather(layout, ends_at, starts_at, length), row_context, reason, restart)
     if not keep_memories:
         return inputs, None
     memories = []
