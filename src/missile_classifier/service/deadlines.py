@@ -54,7 +54,10 @@ class Deadlines:
                 # One per process, started lazily: gunicorn forks workers after importing us.
                 self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if self._heap[0] is ticket:
+                # Only a new earliest deadline changes when the watcher must wake; waking it
+                # for every request (almost all later than the earliest) cost a thread switch.
+                self._wake.notify()
         return ticket
 
     @staticmethod
