@@ -214,7 +214,12 @@ def test_the_work_of_a_batch_does_not_grow_with_its_number_of_streams() -> None:
     tracks = {**columns, "track_id": np.arange(n) // 1000}
     alone = {**columns, "track_id": np.arange(n)}
     few, many = (_python_calls(partial(batch_windows, c, SCALER)) for c in (tracks, alone))
-    assert few["run_features"] == many["run_features"] == 1
+
+    def feature_passes(calls: dict[str, int]) -> int:
+        # By name part: mutation testing wraps each function in a trampoline of another name.
+        return sum(n for name, n in calls.items() if "run_features" in name)
+
+    assert feature_passes(few) == feature_passes(many) >= 1
     assert sum(many.values()) < sum(few.values()) + 50, "Python calls grow with the streams"
 
 
