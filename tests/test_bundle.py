@@ -233,6 +233,11 @@ def test_unreadable_metadata_is_a_clear_bundle_error(
     with pytest.raises(bundle.BundleError, match=problem) as raised:
         bundle.load(directory)
     assert str(raised.value).startswith(f"{directory / bundle.METADATA_FILE}: ")
+    if problem == "not valid JSON":  # the decoder's own words go to the log, not the message
+        assert raised.value.detail is not None
+        assert ("Expecting property name" in raised.value.detail) or (
+            "codec can't decode" in raised.value.detail
+        )
 
 
 @pytest.mark.parametrize("required", [bundle.MODEL_FILE, bundle.PREPROCESSING_FILE])

@@ -501,7 +501,19 @@ def test_a_big_id_in_a_column_of_ids_written_as_decimals_is_refused_not_rounded(
     with pytest.raises(SchemaError) as info:
         load_tracks(path)
     assert (info.value.column, info.value.line, info.value.count) == ("track_id", 3, 1)
-    assert "write the ids as integers" in str(info.value)
+    assert str(info.value) == (
+        f"{path}: column 'track_id': is beyond 2**53 in a column of ids written as decimals, "
+        "where it may have been rounded; write the ids as integers (no '.0') (1 row; first at "
+        "line 3, value 4.611686018427388e+18)"
+    )
+    # The first integer a float64 skips neighbours is 2**53 + 1: 2**53 + 2 is already refused.
+    path.write_text(
+        f"{','.join(FEATURE_COLUMNS)}\n"
+        "1.7e9,3.0,0,10,20,5000,0.4\n"
+        "1.7e9,9007199254740994,0,10,20,5000,0.4\n"
+    )
+    with pytest.raises(SchemaError, match="is beyond 2"):
+        load_tracks(path)
     # Written as integers, the same id is kept exactly.
     path.write_text(
         f"{','.join(FEATURE_COLUMNS)}\n"
