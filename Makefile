@@ -38,7 +38,8 @@ run: $(STAMP)
 		$(VENV)/bin/missile-classifier simulate --profile $(PROFILE) --tracks $(TRACKS) \
 			--seed $(SEED) --output-dir $(DATA_DIR); \
 	fi
-	@if [ -e $(MODEL_DIR)/latest/metadata.json ]; then \
+	@if [ -e $(MODEL_DIR)/latest/metadata.json ] && \
+		$(VENV)/bin/missile-classifier models check --models $(MODEL_DIR) >/dev/null; then \
 		echo "Using the model in $(MODEL_DIR)/latest (delete it to train again)"; \
 	else \
 		$(VENV)/bin/missile-classifier train --train_data $(DATA_DIR)/train.csv \

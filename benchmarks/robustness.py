@@ -8,7 +8,8 @@ Scores the labeled tracks intact and under every condition of
 lost rows, noise, missing intensity, a sensor bias, several sensors, late pick-up), labels
 taken from the intact tracks, and prints one row per condition: F1, the onset error (median and
 maximum, in seconds and in samples of the condition's interval), onsets on time (within one
-interval + 0.5 s), missed / false onsets, flicker and quarantined rows.
+interval + 0.5 s), missed / false onsets, flicker, and the share of rows whose answer says the
+stream's maximum is not established (it never saw the climb to it).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def main() -> None:
     print(f"{service.model_version} on {args.data} (seed {args.seed})")
     print(
         f"{'condition':<33} {'dt s':>5} {'F1':>7} {'onset med s/smp':>16} "
-        f"{'onset max s/smp':>16} {'on time':>8} {'miss/false':>10} {'flicker':>7}"
+        f"{'onset max s/smp':>16} {'on time':>8} {'miss/false':>10} {'flicker':>7} "
+        f"{'max unsure':>10}"
     )
     for row in robustness(service, frame, seed=args.seed):
         name = row["condition"] + ("" if row["observable"] else " *")
@@ -51,9 +53,11 @@ def main() -> None:
         print(
             f"{name:<33} {row['interval_s']:>5.2f} {row['f1']:>7.4f} {median:>16} {worst:>16} "
             f"{_cell(row['within_tolerance'], '.0%'):>8} "
-            f"{row['missed_onsets']:>4}/{row['false_onsets']:<5} {row['flicker']:>7}"
+            f"{row['missed_onsets']:>4}/{row['false_onsets']:<5} {row['flicker']:>7} "
+            f"{row['not_established']:>10.0%}"
         )
     print("* onset not observable (the track is first seen after its apogee)")
+    print("max unsure: rows answered with maximum_established false (the climb not seen)")
 
 
 if __name__ == "__main__":

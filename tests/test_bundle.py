@@ -320,7 +320,8 @@ def test_preprocessing_json_is_indented_and_in_a_fixed_order(tmp_path: Path) -> 
         "  ],\n"
         '  "sequence_length": 4,\n'
         '  "threshold": 0.25,\n'
-        '  "bin_encoding": null\n'
+        '  "bin_encoding": null,\n'
+        '  "input_ranges": null\n'
         "}\n"
     )
 

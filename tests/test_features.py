@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import replace
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -14,10 +15,12 @@ from hypothesis import strategies as st
 from missile_classifier.scoring.features import (
     FEATURE_NAMES,
     N_FEATURES,
+    TREND_TIME_CONSTANT_S,
     StateArrays,
     StreamState,
     run_features,
     stream_features,
+    trend_sums,
 )
 
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -84,7 +87,7 @@ def test_rates_divide_by_the_real_time_step() -> None:
         features[1:, [F["velocity_east"], F["velocity_north"]]], 0, atol=1e-5
     )
     np.testing.assert_allclose(features[2:, F["acceleration"]], 0.0, atol=1e-5)
-    np.testing.assert_array_equal(features[:, F["dt"]], [0, 0.5, 0.5, 2.0, 0.25, 6.75])
+    assert "dt" not in FEATURE_NAMES  # its training values are one constant: no input
     np.testing.assert_allclose(features[:, F["distance_from_start"]], alt - alt[0], rtol=1e-6)
 
 
@@ -106,30 +109,135 @@ def _climb(rows: slice, state: StreamState | None = None) -> tuple[np.ndarray, S
     )
 
 
-def test_acceleration_needs_three_rows() -> None:
-    # Row 1 has one velocity (100 m/s) and nothing to difference it with: its acceleration is 0,
-    # not 100 m/s over 2 s. Row 2 changes speed by 40 m/s in 0.5 s: 80 m/s², divided by the real
-    # step. The intensity rate divides by the real step as well: +0.4 in 2 s, +0.1 in 0.5 s.
+def _hand_trend(t: list[float], values: list[float], start: int = 0) -> list[float]:
+    """The trend of ``values`` from row ``start`` on, by its definition, in exact fractions:
+    rate_i = (L + Δv_i) / (L_t + Δt_i), then both sums decay by τ / (τ + Δt_i)."""
+    tau = Fraction(TREND_TIME_CONSTANT_S)
+    lead, lead_t, out = Fraction(0), Fraction(0), [0.0] * (start + 1)
+    for i in range(start + 1, len(t)):
+        dt, dv = Fraction(t[i]) - Fraction(t[i - 1]), Fraction(values[i]) - Fraction(values[i - 1])
+        lead, lead_t = lead + dv, lead_t + dt
+        out.append(float(lead / lead_t))
+        lead, lead_t = lead * tau / (tau + dt), lead_t * tau / (tau + dt)
+    return out
+
+
+def test_rates_are_trends_weighted_in_seconds() -> None:
+    # 100 m/s for 2 s, then 140 m/s: the trend moves from 100 towards 140 as the old step's
+    # weight decays (τ = 4 s: 2/3 after 2 s, 8/9 after each 0.5 s), 110.9 then 117.7 m/s,
+    # not a jump to 140 as a one-step rate would.
     features, state = _climb(slice(None))
-    np.testing.assert_allclose(features[:, F["speed"]], [0, 100, 140, 140], rtol=1e-6)
+    speed = _hand_trend(list(CLIMB_T), list(CLIMB_ALT))
+    assert speed[1:] == pytest.approx([100.0, 1220 / 11, 13540 / 115], rel=1e-12)
+    np.testing.assert_allclose(features[:, F["velocity_up"]], speed, rtol=1e-6)
+    np.testing.assert_allclose(features[:, F["speed"]], speed, rtol=1e-6)
+    # The intensity rate: +0.4 over 2 s, +0.1 over 0.5 s (still 0.2/s), then no change.
+    rate = _hand_trend(list(CLIMB_T), list(CLIMB_INTENSITY))
+    np.testing.assert_allclose(features[:, F["radiometric_rate"]], rate, rtol=1e-9, atol=1e-12)
+    assert rate[:3] == pytest.approx([0.0, 0.2, 0.2]) and rate[3] < 0.2
+    assert state.count == 4 and state.speed == pytest.approx(speed[3], rel=1e-6)
+
+
+def test_acceleration_is_the_trend_of_speed_from_the_second_speed() -> None:
+    # Row 1 has one velocity (100 m/s) and nothing to difference it with: its acceleration is
+    # 0, not 100 m/s over 2 s. From row 2 on it is the trend of speed.
+    features, _ = _climb(slice(None))
+    speed = _hand_trend(list(CLIMB_T), list(CLIMB_ALT))
     acceleration = features[:, F["acceleration"]]
     assert acceleration[0] == 0.0 and acceleration[1] == 0.0
-    assert acceleration[2] == pytest.approx(80.0, rel=1e-6)
-    assert acceleration[3] == pytest.approx(0.0, abs=1e-5)
-    np.testing.assert_allclose(features[:, F["radiometric_rate"]], [0, 0.2, 0.2, 0], atol=1e-12)
-    assert state.count == 4 and state.speed == pytest.approx(140.0, rel=1e-6)
+    expected = _hand_trend(list(CLIMB_T), speed, start=1)
+    assert expected[2] == pytest.approx((1220 / 11 - 100) / 0.5)
+    np.testing.assert_allclose(acceleration, expected, rtol=1e-6)
+
+
+def test_a_trend_carries_across_a_resumed_stream() -> None:
+    full, _ = _climb(slice(None))
+    for cut in (1, 2, 3):
+        _, after = _climb(slice(0, cut))
+        resumed, _ = _climb(slice(cut, None), after)
+        np.testing.assert_array_equal(resumed, full[cut:])
+
+
+def test_a_long_gap_gives_the_rate_over_the_gap() -> None:
+    # After an hour without rows the old steps weigh ~1e-3: the rate is the secant over the gap.
+    t = np.array([0.0, 1.0, 3_601.0])
+    alt = np.array([1_000.0, 1_100.0, 1_100.0 + 50.0 * 3_600])
+    features, _ = stream_features(t, np.full(3, 45.0), np.full(3, 7.0), alt, np.full(3, 0.2))
+    assert features[2, F["velocity_up"]] == pytest.approx(50.0, rel=1e-3)
 
 
 def test_a_stream_resumed_after_one_row_still_zeroes_its_next_acceleration() -> None:
+    full, _ = _climb(slice(None))
     _, after_one = _climb(slice(0, 1))
     assert after_one.count == 1 and after_one.speed == 0.0
     resumed, _ = _climb(slice(1, None), after_one)
     assert resumed[0, F["acceleration"]] == 0.0  # the stream's second row
-    assert resumed[1, F["acceleration"]] == pytest.approx(80.0, rel=1e-6)
+    assert resumed[1, F["acceleration"]] == full[2, F["acceleration"]] != 0.0
     _, after_two = _climb(slice(0, 2))
     assert after_two.count == 2
     resumed, _ = _climb(slice(2, None), after_two)
-    assert resumed[0, F["acceleration"]] == pytest.approx(80.0, rel=1e-6)  # the third row
+    assert resumed[0, F["acceleration"]] == full[2, F["acceleration"]]  # the third row
+
+
+@pytest.mark.parametrize(
+    ("altitude", "expected"),
+    [
+        # climbs from launch: established once 1 km above the lowest point (1,000 m exactly counts)
+        ([0.0, 600.0, 1_000.0, 5_000.0, 3_000.0], [0, 0, 1, 1, 1]),
+        # first seen on the descent: it only falls, so it never knows its maximum
+        ([60e3, 59e3, 50e3, 20e3, 5e3], [0, 0, 0, 0, 0]),
+        # first seen at apogee (level, ±100 m of noise), then falling: never established
+        ([100e3, 100.1e3, 99.95e3, 100.05e3, 90e3], [0, 0, 0, 0, 0]),
+        # a dip then a climb of 1 km above the dip (not above the first point) counts
+        ([10e3, 9.5e3, 10e3, 10.5e3, 10.4e3], [0, 0, 0, 1, 1]),
+    ],
+)
+def test_the_maximum_is_established_by_a_climb_of_a_kilometre(
+    altitude: list[float], expected: list[int]
+) -> None:
+    n = len(altitude)
+    t, alt = np.arange(float(n)), np.array(altitude)
+    features, state = stream_features(t, np.zeros(n), np.zeros(n), alt, np.zeros(n))
+    assert features[:, F["maximum_established"]].tolist() == expected
+    assert state.maximum_established == expected[-1] and state.min_altitude == min(altitude)
+    # Resumed point by point, the flag and the lowest altitude carry over.
+    rows, carried = [], None
+    for i in range(n):
+        row, carried = stream_features(
+            t[i : i + 1], z1 := np.zeros(1), z1, alt[i : i + 1], z1, state=carried
+        )
+        rows.append(row[0, F["maximum_established"]])
+    assert rows == expected
+    # Two runs in one call: the second (established in its own state) stays established.
+    both, _ = run_features(
+        np.concatenate([t, t]),
+        np.zeros(2 * n),
+        np.zeros(2 * n),
+        np.concatenate([alt, alt]),
+        np.zeros(2 * n),
+        np.array([0, n, 2 * n]),
+        [None, replace(state, maximum_established=1.0, timestamp=-1.0)],
+    )
+    assert both[:n, F["maximum_established"]].tolist() == expected
+    assert both[n:, F["maximum_established"]].tolist() == [1] * n
+
+
+def test_the_loop_and_the_vectorised_trend_give_the_same_bits() -> None:
+    # Few runs take a plain loop, many a vectorised step per row position: same arithmetic.
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 40, 9)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    steps = rng.normal(size=(bounds[-1], 3))
+    decay = rng.uniform(0.1, 1.0, bounds[-1])
+    leads = rng.normal(size=(9, 3))
+    together, after = trend_sums(steps, decay, bounds, leads)
+    for r in range(9):
+        one = slice(bounds[r], bounds[r + 1])
+        alone, alone_after = trend_sums(
+            steps[one], decay[one], np.array([0, lengths[r]]), leads[r : r + 1]
+        )
+        np.testing.assert_array_equal(alone, together[one])
+        np.testing.assert_array_equal(alone_after[0], after[r])
 
 
 # Mutants no test can tell apart (intensity kept in its own float width, the ECEF and ENU
@@ -181,7 +289,9 @@ def test_missing_intensity_is_carried_forward_and_flagged() -> None:
     )
     np.testing.assert_array_equal(features[:, F["radiometric_intensity"]], [0, 0.4, 0.4, 0.4, 0.7])
     np.testing.assert_array_equal(features[:, F["intensity_missing"]], [1, 0, 1, 1, 0])
-    np.testing.assert_allclose(features[:, F["radiometric_rate"]], [0, 0.4, 0, 0, 0.3])
+    filled = [0.0, 0.4, 0.4, 0.4, 0.7]  # the rate is the trend of the filled values
+    rate = _hand_trend([0.0, 1.0, 2.0, 3.0, 4.0], filled)
+    np.testing.assert_allclose(features[:, F["radiometric_rate"]], rate, rtol=1e-12)
     assert state.intensity == 0.7
 
 
@@ -252,7 +362,9 @@ def test_a_run_starting_lower_does_not_inherit_the_previous_run_s_maximum() -> N
     np.testing.assert_array_equal(
         features[:, F["radiometric_intensity"]], [0.2, 0.2, 0.9, 0, 0, 0.4]
     )
-    np.testing.assert_array_equal(features[:, F["dt"]], [0, 1, 1, 0, 1, 1])
+    # Each run's rates start afresh: the first rows of both runs have none.
+    assert features[[0, 3], F["velocity_up"]].tolist() == [0.0, 0.0]
+    assert features[4, F["velocity_up"]] == pytest.approx(-10e3, rel=1e-6)
     assert ends.state(1).max_altitude == 30e3 and ends.state(1).time_of_max == 7.0
     assert ends.state(0).max_altitude == 50e3 and ends.state(0).time_of_max == 1.0
     assert ends.state(1).count == 3 and ends.state(1).intensity == 0.4
@@ -307,6 +419,15 @@ STATE = StreamState(
     z0=8.0,
     max_altitude=9.0,
     time_of_max=9.5,
+    lead_t=3.5,
+    lead_x=0.1,
+    lead_y=0.2,
+    lead_z=0.3,
+    lead_intensity=0.4,
+    lead_speed_t=3.0,
+    lead_speed=0.6,
+    min_altitude=1.0,
+    maximum_established=1.0,
     quarantined=2,
 )
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -47,6 +48,7 @@ from missile_classifier.scoring import bundle
 from missile_classifier.scoring.encoding import BinEncoding
 from missile_classifier.scoring.features import (
     FEATURE_NAMES,
+    TREND_TIME_CONSTANT_S,
     StreamState,
     run_features,
     stream_features,
@@ -103,13 +105,12 @@ A = Stream(
     alt=(400.0, 1_000.0, 2_500.0, 2_200.0, 1_200.0),
     intensity=(2.0, 3.0, NAN, 4.0, 3.5),
 )
-B_DLON = (0.005, 0.024, 0.012)  # degrees; B.lon's float differences, to ~2e-15 degrees
 B = Stream(
     track=7,
     sensor=2,
     t=(0.5, 0.75, 2.25, 2.75),  # Δt 0.25, 1.5, 0.5
     lat=(45.0,) * 4,
-    lon=(10.0, 10.005, 10.029, 10.041),  # Δλ = B_DLON
+    lon=(10.0, 10.005, 10.029, 10.041),
     alt=(50_000.0,) * 4,
     intensity=(NAN, 6.0, 6.5, 5.0),
 )
@@ -135,13 +136,19 @@ def _batch_input() -> dict[str, np.ndarray]:
     return {c: np.concatenate([p[c] for p in parts])[list(SHUFFLE)] for c in parts[0]}
 
 
-# --- independent geometry ------------------------------------------------------------------
-# The code rotates the ECEF displacement since the previous row into the ENU frame of the
-# current row (pymap3d geodetic2ecef + ecef2enuv). Here the same displacement is derived in
-# closed form for the two motions the fixture uses, from the WGS84 prime-vertical radius of
-# curvature N(φ) = a / √(1 − e² sin² φ): a point at latitude φ and height h lies at distance
-# r = (N + h) cos φ from the polar axis and z = (N (1 − e²) + h) sin φ above the equator.
-# These are exact (no small-angle approximation), so they agree with the code to rounding.
+# --- independent geometry and trends ------------------------------------------------------
+# The code turns each row into ECEF coordinates (pymap3d geodetic2ecef), takes the trend of the
+# ECEF position (below) and rotates it into the ENU frame of the current row (pymap3d
+# ecef2enuv). Here the coordinates come in closed form from the WGS84 prime-vertical radius of
+# curvature N(φ) = a / √(1 − e² sin² φ): a point at latitude φ, longitude λ and height h lies at
+# distance r = (N + h) cos φ from the polar axis, at (r cos λ, r sin λ) in the equatorial plane
+# and z = (N (1 − e²) + h) sin φ above it; and the ENU axes are written out. Both are exact (no
+# small-angle approximation), so they agree with the code to rounding.
+#
+# A rate is a trend (the module docstring of features.py): with τ = 4 s, row i's rate is
+# (L + Δv_i) / (L_t + Δt_i), and then both sums are multiplied by τ / (τ + Δt_i), where L and
+# L_t start at 0 on a stream's first row (whose rate is 0).
+TAU = 4.0
 
 
 def _meridian_plane(lat_deg: float, alt: float) -> tuple[float, float]:
@@ -151,31 +158,46 @@ def _meridian_plane(lat_deg: float, alt: float) -> tuple[float, float]:
     return (n + alt) * math.cos(phi), (n * (1.0 - WGS84_E2) + alt) * math.sin(phi)
 
 
-def _north_step(lat0: float, alt0: float, lat1: float, alt1: float) -> tuple[float, float]:
-    """(north, up) of a step along one meridian, in the frame at its end point (m).
-
-    Both points lie in one meridian plane; that plane's north unit vector at latitude φ is
-    (−sin φ, cos φ) and its up vector (cos φ, sin φ), in (r, z) components.
-    """
-    r0, z0 = _meridian_plane(lat0, alt0)
-    r1, z1 = _meridian_plane(lat1, alt1)
-    phi = math.radians(lat1)
-    dr, dz = r1 - r0, z1 - z0
-    return -math.sin(phi) * dr + math.cos(phi) * dz, math.cos(phi) * dr + math.sin(phi) * dz
+def _ecef(lat_deg: float, lon_deg: float, alt: float) -> tuple[float, float, float]:
+    r, z = _meridian_plane(lat_deg, alt)
+    lam = math.radians(lon_deg)
+    return r * math.cos(lam), r * math.sin(lam), z
 
 
-def _east_step(lat: float, alt: float, dlon_deg: float) -> tuple[float, float, float]:
-    """(east, north, up) of a step of ``dlon_deg`` along a parallel at constant altitude (m).
+def _enu(v: tuple[float, float, float], lat_deg: float, lon_deg: float) -> tuple[float, ...]:
+    """An ECEF vector's (east, north, up) components at a point."""
+    phi, lam = math.radians(lat_deg), math.radians(lon_deg)
+    east = (-math.sin(lam), math.cos(lam), 0.0)
+    north = (-math.sin(phi) * math.cos(lam), -math.sin(phi) * math.sin(lam), math.cos(phi))
+    up = (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
+    return tuple(sum(a * b for a, b in zip(axis, v, strict=True)) for axis in (east, north, up))
 
-    The points lie on a circle of radius r about the polar axis. Seen from the end point, the
-    step is r sin Δλ along east plus r (1 − cos Δλ) along the outward radial of that circle,
-    which is cos φ · up − sin φ · north.
-    """
-    r, _ = _meridian_plane(lat, alt)
-    dlon = math.radians(dlon_deg)
-    sagitta = r * (1.0 - math.cos(dlon))
-    phi = math.radians(lat)
-    return r * math.sin(dlon), -sagitta * math.sin(phi), sagitta * math.cos(phi)
+
+class Trend(NamedTuple):
+    rates: list[float]
+    lead: float
+    lead_t: float
+
+
+def _trend(t: Sequence[float], values: Sequence[float], start: int = 0) -> Trend:
+    """The rates of ``values`` from row ``start`` on (0 up to it), and the sums carried after."""
+    lead, lead_t, rates = 0.0, 0.0, [0.0] * (start + 1)
+    for i in range(start + 1, len(t)):
+        dt = t[i] - t[i - 1]
+        lead, lead_t = lead + (values[i] - values[i - 1]), lead_t + dt
+        rates.append(lead / lead_t)
+        lead, lead_t = lead * TAU / (TAU + dt), lead_t * TAU / (TAU + dt)
+    return Trend(rates, lead, lead_t)
+
+
+def _velocities(s: Stream) -> tuple[list[float], list[float], list[float]]:
+    """East, north and up velocities: the ECEF trend in the current row's frame."""
+    points = [_ecef(*p) for p in zip(s.lat, s.lon, s.alt, strict=True)]
+    trend = [_trend(s.t, [p[k] for p in points]).rates for k in range(3)]
+    enu = [
+        _enu((trend[0][i], trend[1][i], trend[2][i]), s.lat[i], s.lon[i]) for i in range(len(s.t))
+    ]
+    return [v[0] for v in enu], [v[1] for v in enu], [v[2] for v in enu]
 
 
 def _chord(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -186,77 +208,68 @@ def _chord(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def _golden_a() -> dict[str, list[float]]:
-    # Vertical only: the ECEF step is Δh along the local normal, i.e. (0, 0, Δh) in ENU.
-    v_up = [0.0, (1_000 - 400) / 0.5, (2_500 - 1_000) / 1.5, (2_200 - 2_500) / 0.25]
-    v_up += [(1_200 - 2_200) / 2.0]  # = 0, 1200, 1000, -1200, -500 m/s
+    # Vertical only: every ECEF step is Δh along the same local normal, so the ECEF trend is
+    # the normal times the trend of h, i.e. (0, 0, trend of h) in ENU.
+    v_up = _trend(A.t, A.alt).rates
+    # Δh / Δt of 600/0.5, 1500/1.5, -300/0.25, -1000/2.0, averaged in seconds: the trend stays
+    # positive after the fall starts (τ = 4 s of memory), 1200, 1046, 708, 31 m/s.
+    assert [round(v) for v in v_up] == [0, 1_200, 1_046, 708, 31]
+    speed = [abs(v) for v in v_up]
+    filled = [2.0, 3.0, 3.0, 4.0, 3.5]  # row 2 is missing: carried forward from row 1
     return {
         "latitude": [30.0] * 5,
         "longitude": [45.0] * 5,
         "altitude": [400.0, 1_000.0, 2_500.0, 2_200.0, 1_200.0],
-        # row 2 is missing: carried forward from row 1
-        "radiometric_intensity": [2.0, 3.0, 3.0, 4.0, 3.5],
+        "radiometric_intensity": filled,
         "velocity_east": [0.0] * 5,
         "velocity_north": [0.0] * 5,
         "velocity_up": v_up,
-        "speed": [0.0, 1_200.0, 1_000.0, 1_200.0, 500.0],
-        # Δspeed / Δt, but 0 on rows 0 and 1 (two velocities need three rows)
-        "acceleration": [
-            0.0,
-            0.0,
-            (1_000 - 1_200) / 1.5,
-            (1_200 - 1_000) / 0.25,
-            (500 - 1_200) / 2,
-        ],
+        "speed": speed,
+        # the trend of speed from the second row on (two speeds are needed), 0 on rows 0 and 1
+        "acceleration": _trend(A.t, speed, start=1).rates,
         "distance_from_start": [0.0, 600.0, 2_100.0, 1_800.0, 800.0],  # |h − 400|
-        "radiometric_rate": [0.0, (3 - 2) / 0.5, (3 - 3) / 1.5, (4 - 3) / 0.25, (3.5 - 4) / 2],
-        "dt": [0.0, 0.5, 1.5, 0.25, 2.0],
+        "radiometric_rate": _trend(A.t, filled).rates,
         # running max 400, 1000, 2500, 2500, 2500; divided by at least 1,000 m (row 0)
         "altitude_over_max": [400 / 1_000, 1_000 / 1_000, 1.0, 2_200 / 2_500, 1_200 / 2_500],
         "altitude_below_max": [0.0, 0.0, 0.0, 2_500 - 2_200, 2_500 - 1_200],
         "time_since_max": [0.0, 0.0, 0.0, 2.25 - 2.0, 4.25 - 2.0],  # maximum reached at t=2.0
         "intensity_missing": [0.0, 0.0, 1.0, 0.0, 0.0],
+        # 1 km above its lowest point (400 m) first at row 2 (2,500 m); row 1 is 600 m above
+        "maximum_established": [0.0, 0.0, 1.0, 1.0, 1.0],
     }
 
 
 def _golden_b() -> dict[str, list[float]]:
-    dt = [0.0, 0.25, 1.5, 0.5]
-    steps = [_east_step(45.0, 50_000.0, d) for d in B_DLON]
-    v_east = [0.0] + [s[0] / t for s, t in zip(steps, dt[1:], strict=True)]
-    v_north = [0.0] + [s[1] / t for s, t in zip(steps, dt[1:], strict=True)]
-    v_up = [0.0] + [s[2] / t for s, t in zip(steps, dt[1:], strict=True)]
+    v_east, v_north, v_up = _velocities(B)
     speed = [
         math.sqrt(e * e + n * n + u * u) for e, n, u in zip(v_east, v_north, v_up, strict=True)
     ]
     r, _ = _meridian_plane(45.0, 50_000.0)
+    filled = [0.0, 6.0, 6.5, 5.0]  # 0 before the first observed value
     return {
         "latitude": [45.0] * 4,
         "longitude": list(B.lon),
         "altitude": [50_000.0] * 4,
-        "radiometric_intensity": [0.0, 6.0, 6.5, 5.0],  # 0 before the first observed value
-        "velocity_east": v_east,  # ≈ 1590, 1272, 1907 m/s
+        "radiometric_intensity": filled,
+        "velocity_east": v_east,  # ≈ 1589, 1315, 1483 m/s
         "velocity_north": v_north,
         "velocity_up": v_up,
         "speed": speed,
-        "acceleration": [0.0, 0.0, (speed[2] - speed[1]) / 1.5, (speed[3] - speed[2]) / 0.5],
+        "acceleration": _trend(B.t, speed, start=1).rates,
         # chord of the parallel circle from the first point: 2 r sin(Δλ / 2)
         "distance_from_start": [2 * r * math.sin(math.radians(lon - 10.0) / 2) for lon in B.lon],
-        "radiometric_rate": [0.0, (6 - 0) / 0.25, (6.5 - 6) / 1.5, (5 - 6.5) / 0.5],
-        "dt": dt,
+        "radiometric_rate": _trend(B.t, filled).rates,
         # constant altitude: every row is at the running maximum (ties count as reaching it)
         "altitude_over_max": [1.0] * 4,
         "altitude_below_max": [0.0] * 4,
         "time_since_max": [0.0] * 4,
         "intensity_missing": [1.0, 0.0, 0.0, 0.0],
+        "maximum_established": [0.0] * 4,  # level: never seen climbing
     }
 
 
 def _golden_c() -> dict[str, list[float]]:
-    dt = [0.0, 0.75, 0.5, 1.5, 0.25]
-    steps = [
-        _north_step(C.lat[i - 1], C.alt[i - 1], C.lat[i], C.alt[i]) for i in range(1, len(C.t))
-    ]
-    v_north = [0.0] + [s[0] / t for s, t in zip(steps, dt[1:], strict=True)]
-    v_up = [0.0] + [s[1] / t for s, t in zip(steps, dt[1:], strict=True)]
+    v_east, v_north, v_up = _velocities(C)
     speed = [math.hypot(n, u) for n, u in zip(v_north, v_up, strict=True)]
     start = _meridian_plane(C.lat[0], C.alt[0])
     return {
@@ -264,27 +277,22 @@ def _golden_c() -> dict[str, list[float]]:
         "longitude": [20.0] * 5,
         "altitude": list(C.alt),
         "radiometric_intensity": list(C.intensity),
-        "velocity_east": [0.0] * 5,
-        "velocity_north": v_north,  # ≈ (M + h) Δφ / Δt = 1493, 560, 1307, 2240 m/s
-        "velocity_up": v_up,  # ≈ Δh / Δt = 1333, 400, -467, -6000 m/s
+        "velocity_east": v_east,  # 0 to rounding: the motion stays in one meridian plane
+        "velocity_north": v_north,
+        "velocity_up": v_up,
         "speed": speed,
-        "acceleration": [0.0, 0.0] + [(speed[i] - speed[i - 1]) / dt[i] for i in (2, 3, 4)],
+        "acceleration": _trend(C.t, speed, start=1).rates,
         "distance_from_start": [
             _chord(start, _meridian_plane(lat, alt)) for lat, alt in zip(C.lat, C.alt, strict=True)
         ],
-        "radiometric_rate": [
-            0.0,
-            (1.5 - 1) / 0.75,
-            (2.5 - 1.5) / 0.5,
-            (2 - 2.5) / 1.5,
-            (1.25 - 2) / 0.25,
-        ],
-        "dt": dt,
+        "radiometric_rate": _trend(C.t, C.intensity).rates,
         # running max 80000, 81000, 81200, 81200, 81200, reached last at t=1.5
         "altitude_over_max": [1.0, 1.0, 1.0, 80_500 / 81_200, 79_000 / 81_200],
         "altitude_below_max": [0.0, 0.0, 0.0, 81_200 - 80_500, 81_200 - 79_000],
         "time_since_max": [0.0, 0.0, 0.0, 3.0 - 1.5, 3.25 - 1.5],
         "intensity_missing": [0.0] * 5,
+        # 81,000 m at row 1 is 1 km above the first point exactly, which counts
+        "maximum_established": [0.0, 1.0, 1.0, 1.0, 1.0],
     }
 
 
@@ -326,18 +334,23 @@ def test_hand_geometry_agrees_with_pymap3d_geodetic2enu() -> None:
     # A third witness for the closed forms above, through a pymap3d function the code does not
     # call: the previous point seen from the current one, negated, is the step in the current
     # frame. Same frame, so only rounding of ~6.4e6 m coordinates (~1e-9 m) separates them.
-    for i in range(1, len(B.t)):
-        back = pymap3d.geodetic2enu(
-            B.lat[i - 1], B.lon[i - 1], B.alt[i - 1], B.lat[i], B.lon[i], B.alt[i]
-        )
-        expected = _east_step(B.lat[i], B.alt[i], B_DLON[i - 1])
-        np.testing.assert_allclose(-np.array(back), expected, rtol=1e-9, atol=1e-6)
-    for i in range(1, len(C.t)):
-        back = pymap3d.geodetic2enu(
-            C.lat[i - 1], C.lon[i - 1], C.alt[i - 1], C.lat[i], C.lon[i], C.alt[i]
-        )
-        north, up = _north_step(C.lat[i - 1], C.alt[i - 1], C.lat[i], C.alt[i])
-        np.testing.assert_allclose(-np.array(back), (0.0, north, up), rtol=1e-9, atol=1e-6)
+    for s in (B, C):
+        for i in range(1, len(s.t)):
+            back = pymap3d.geodetic2enu(
+                s.lat[i - 1], s.lon[i - 1], s.alt[i - 1], s.lat[i], s.lon[i], s.alt[i]
+            )
+            now, before = (
+                _ecef(s.lat[i], s.lon[i], s.alt[i]),
+                _ecef(s.lat[i - 1], s.lon[i - 1], s.alt[i - 1]),
+            )
+            step = tuple(a - b for a, b in zip(now, before, strict=True))
+            np.testing.assert_allclose(
+                -np.array(back), _enu(step, s.lat[i], s.lon[i]), rtol=1e-9, atol=1e-6
+            )
+
+
+def test_the_trend_time_constant_is_the_one_derived_with() -> None:
+    assert TREND_TIME_CONSTANT_S == TAU
 
 
 @pytest.mark.parametrize("name", list(STREAMS))
@@ -372,12 +385,14 @@ def test_batch_features_of_the_shuffled_input_equal_the_golden_tables() -> None:
 #: A scaler unlike any fitted one, but with no mean 0 and no scale 1, so a sign or an operand
 #: swapped in the standardisation shows.
 MEAN = np.array(
-    # lat, lon, alt, intensity, v_e, v_n, v_u, speed, acc, dist, rate, dt, over, below, since, miss
-    [30, 20, 40_000, 3, 50, 100, -100, 900, 10, 500, 0.5, 0.8, 0.7, 400, 0.5, 0.1],
+    # lat, lon, alt, intensity, v_e, v_n, v_u, speed, acc, dist, rate, over, below, since, miss,
+    # established
+    [30, 20, 40_000, 3, 50, 100, -100, 900, 10, 500, 0.5, 0.7, 400, 0.5, 0.1, 0.6],
     dtype=float,
 )
 SCALE = np.array(
-    [10, 20, 30_000, 2, 200, 1_000, 800, 600, 400, 1_500, 4, 0.5, 0.25, 800, 1.25, 0.3], dtype=float
+    [10, 20, 30_000, 2, 200, 1_000, 800, 600, 400, 1_500, 4, 0.25, 800, 1.25, 0.3, 0.5],
+    dtype=float,
 )
 ALTITUDE_EDGES = np.array([0.0, 1_000.0, 60_000.0, 1e6])  # inner edges 1 km and 60 km
 VELOCITY_UP_EDGES = np.array([-1e5, 0.0, 1e5])  # inner edge 0: "not descending"
@@ -389,12 +404,13 @@ L = 3
 SCALER = Scaler(MEAN, SCALE, L, ENCODING)
 #: Thermometer inputs by hand: altitude ≥ 1 km, altitude ≥ 60 km, velocity_up ≥ 0.
 THERMOMETER = {
-    # 400 m, then 1,000 m exactly (at the edge: 1); climbing, climbing, falling, falling
-    "A": [[0, 1, 1, 1, 1], [0, 0, 0, 0, 0], [1, 1, 1, 0, 0]],
+    # 400 m, then 1,000 m exactly (at the edge: 1); the trend climbs on every row (0, 1200,
+    # 1046, 708, 31 m/s: the fall of the last two rows has not outweighed the climb yet)
+    "A": [[0, 1, 1, 1, 1], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]],
     # 50 km; east along a parallel: the chord rises slightly in the end point's frame
     "B": [[1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1]],
-    # ~80 km; climbs to row 2, then falls
-    "C": [[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 0, 0]],
+    # ~80 km; climbs to row 2, then falls: the trend is 1333, 921, 91, then -644 m/s
+    "C": [[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 0]],
 }
 #: Rows of its stream in the window of row i (L = 3: left-padded with row 0) and its
 #: context_points, the number of real rows in it.
@@ -417,12 +433,14 @@ def test_scaler_standardises_and_encodes_by_hand(name: str) -> None:
 def test_scaler_spot_values() -> None:
     a = SCALER.transform(_golden("A"))
     assert a[4, 2] == pytest.approx((1_200 - 40_000) / 30_000)  # altitude
-    assert a[3, 8] == pytest.approx((800 - 10) / 400)  # acceleration of row 3
+    acceleration = _golden_a()["acceleration"][3]
+    assert a[3, 8] == pytest.approx((acceleration - 10) / 400)  # acceleration of row 3
     assert a[2, 3] == pytest.approx((3 - 3) / 2, abs=1e-7)  # the carried intensity
-    assert a[2, 15] == pytest.approx((1 - 0.1) / 0.3)  # intensity_missing
-    assert a[0, 12] == pytest.approx((0.4 - 0.7) / 0.25)  # altitude_over_max at the floor
-    assert a[4, 14] == pytest.approx((2.25 - 0.5) / 1.25)  # time_since_max
-    assert list(a[:, 16]) == [0, 1, 1, 1, 1] and list(a[:, 18]) == [1, 1, 1, 0, 0]
+    assert a[2, 14] == pytest.approx((1 - 0.1) / 0.3)  # intensity_missing
+    assert a[0, 11] == pytest.approx((0.4 - 0.7) / 0.25)  # altitude_over_max at the floor
+    assert a[4, 13] == pytest.approx((2.25 - 0.5) / 1.25)  # time_since_max
+    assert a[1, 15] == pytest.approx((0 - 0.6) / 0.5)  # maximum_established, not yet
+    assert list(a[:, 16]) == [0, 1, 1, 1, 1] and list(a[:, 18]) == [1, 1, 1, 1, 1]
 
 
 def test_batch_windows_of_the_shuffled_input_equal_the_golden_windows() -> None:
@@ -458,19 +476,19 @@ def test_stream_windows_point_by_point_equal_the_golden_windows(name: str) -> No
 #: newest row and its oldest (the padding of the first rows), so a window of wrong rows shows.
 W_LAST = np.concatenate(
     [
-        [0.3, -0.2, 0.5, 0.1, 0.2, 0.1, 0.4, -0.3, 0.2, 0.1, 0.15, -0.4, 0.6, -0.3, -0.2, 0.5],
+        [0.3, -0.2, 0.5, 0.1, 0.2, 0.1, 0.4, -0.3, 0.2, 0.1, 0.15, 0.6, -0.3, -0.2, 0.5, 0.25],
         [0.3, 0.2, -0.5],  # the thermometer inputs
     ]
 )
 W_FIRST = np.concatenate(
     [
-        [-0.1, 0.1, 0.3, -0.2, 0.1, -0.1, 0.2, 0.1, 0.1, -0.2, 0.1, 0.3, -0.2, 0.2, 0.1, -0.3],
+        [-0.1, 0.1, 0.3, -0.2, 0.1, -0.1, 0.2, 0.1, 0.1, -0.2, 0.1, -0.2, 0.2, 0.1, -0.3, -0.15],
         [-0.2, 0.1, 0.2],
     ]
 )
 BIAS = -0.5
-#: Not 0.5: two golden probabilities (B[2] ≈ 0.461, C[2] ≈ 0.454) lie between 0.42 and 0.5, so
-#: scoring that ignored the bundle's threshold would decide them differently.
+#: Not 0.5: a golden probability (A[1] ≈ 0.456) lies between 0.42 and 0.5, so scoring that
+#: ignored the bundle's threshold would decide it differently.
 THRESHOLD = 0.42
 
 
@@ -577,9 +595,9 @@ def test_bundle_point_by_point_equals_the_hand_model(
 
 # --- golden features of several runs in one run_features call ---------------------------------
 # Four vertical-only streams at 30° N, 45° E (as A: each ECEF step is Δh along the local normal,
-# so velocity_up = Δh / Δt, speed = |velocity_up|, distance_from_start = |h − h₀|), laid out as
-# runs of one call: Q fresh, then P resuming after its first two rows, then R fresh, then S
-# resuming after its first row. Each run's rows must be its own stream's rows, whatever came in
+# so velocity_up is the trend of h, speed = |velocity_up|, distance_from_start = |h − h₀|), laid
+# out as runs of one call: Q fresh, then P resuming after its first two rows, then R fresh, then
+# S resuming after its first row. Each run's rows must be its own stream's rows, whatever came in
 # the run before it: R climbs no higher than 1,500 m right after Q reached 9,000 m, and its
 # intensities (both missing) must be filled with 0, not with Q's or P's last value.
 
@@ -603,74 +621,80 @@ MULTI = {
     "S": Vertical((0.0, 1.0, 3.0), (2_000.0, 2_600.0, 2_000.0), (0.3, 0.6, NAN), 1),
 }
 
-#: Golden features of every row of each whole stream, by hand (latitude, longitude and
-#: altitude are the inputs, east and north velocities 0: see _multi_golden).
+#: The intensities after filling (0 before a stream's first observed value, then carried).
+MULTI_FILLED = {
+    "Q": [0.0, 0.5, 0.5],
+    "P": [1.0, 1.0, 1.0, 2.0],
+    "R": [0.0, 0.0],  # its own fill, not Q's or P's last value
+    "S": [0.3, 0.6, 0.6],
+}
+#: Golden features of every row of each whole stream, by hand, apart from the trends
+#: (latitude, longitude and altitude are the inputs, east and north velocities 0, and
+#: velocity_up, speed, acceleration and radiometric_rate trends: see _multi_golden).
 MULTI_GOLDEN: dict[str, dict[str, list[float]]] = {
     "Q": {
-        "radiometric_intensity": [0.0, 0.5, 0.5],  # 0 before the first observed value
-        "velocity_up": [0.0, 1_000 / 0.5, -500 / 0.5],
-        "speed": [0.0, 2_000.0, 1_000.0],
-        "acceleration": [0.0, 0.0, (1_000 - 2_000) / 0.5],
         "distance_from_start": [0.0, 1_000.0, 500.0],
-        "radiometric_rate": [0.0, 0.5 / 0.5, 0.0],
-        "dt": [0.0, 0.5, 0.5],
         "altitude_over_max": [1.0, 1.0, 8_500 / 9_000],  # max 8000, 9000, 9000
         "altitude_below_max": [0.0, 0.0, 500.0],
         "time_since_max": [0.0, 0.0, 0.5],
         "intensity_missing": [1.0, 0.0, 1.0],
+        "maximum_established": [0.0, 1.0, 1.0],  # 9,000 m is 1 km above 8,000 m: it counts
     },
     "P": {
-        "radiometric_intensity": [1.0, 1.0, 1.0, 2.0],
-        "velocity_up": [0.0, 2_000.0, -1_000.0, 500 / 2],
-        "speed": [0.0, 2_000.0, 1_000.0, 250.0],
-        "acceleration": [0.0, 0.0, (1_000 - 2_000) / 1, (250 - 1_000) / 2],
         "distance_from_start": [0.0, 2_000.0, 1_000.0, 1_500.0],
-        "radiometric_rate": [0.0, 0.0, 0.0, (2 - 1) / 2],
-        "dt": [0.0, 1.0, 1.0, 2.0],
         "altitude_over_max": [1.0, 1.0, 4_000 / 5_000, 4_500 / 5_000],  # max 3000, then 5000
         "altitude_below_max": [0.0, 0.0, 1_000.0, 500.0],
         "time_since_max": [0.0, 0.0, 2.0 - 1.0, 4.0 - 1.0],
         "intensity_missing": [0.0, 1.0, 1.0, 0.0],
+        "maximum_established": [0.0, 1.0, 1.0, 1.0],  # 2 km above 3,000 m at row 1
     },
     "R": {
-        "radiometric_intensity": [0.0, 0.0],
-        "velocity_up": [0.0, -1_000 / 2],
-        "speed": [0.0, 500.0],
-        "acceleration": [0.0, 0.0],
         "distance_from_start": [0.0, 1_000.0],
-        "radiometric_rate": [0.0, 0.0],
-        "dt": [0.0, 2.0],
         "altitude_over_max": [1.0, 500 / 1_500],  # its own maximum, not Q's 9,000 m
         "altitude_below_max": [0.0, 1_000.0],
         "time_since_max": [0.0, 2.0],
         "intensity_missing": [1.0, 1.0],
+        "maximum_established": [0.0, 0.0],  # only falls (Q's climb is not R's)
     },
     "S": {
-        "radiometric_intensity": [0.3, 0.6, 0.6],
-        "velocity_up": [0.0, 600.0, -600 / 2],
-        "speed": [0.0, 600.0, 300.0],
-        # row 1 is the stream's second row although it is its run's first: still 0
-        "acceleration": [0.0, 0.0, (300 - 600) / 2],
         "distance_from_start": [0.0, 600.0, 0.0],
-        "radiometric_rate": [0.0, (0.6 - 0.3) / 1, 0.0],
-        "dt": [0.0, 1.0, 2.0],
         "altitude_over_max": [1.0, 1.0, 2_000 / 2_600],
         "altitude_below_max": [0.0, 0.0, 600.0],
         "time_since_max": [0.0, 0.0, 2.0],
         "intensity_missing": [0.0, 0.0, 1.0],
+        "maximum_established": [0.0, 0.0, 0.0],  # climbs 600 m only
     },
 }
 
 
+def _multi_trends(name: str, k: int | None = None) -> dict[str, Trend]:
+    """The trends of a vertical stream's first ``k`` rows (all by default): velocity_up is the
+    trend of h, speed its size, acceleration the trend of speed from the second row on (row 1
+    of S is its stream's second row although it is its run's first: its acceleration is 0)."""
+    s = MULTI[name]
+    k = len(s.t) if k is None else k
+    t, alt, filled = s.t[:k], s.alt[:k], MULTI_FILLED[name][:k]
+    up = _trend(t, alt)
+    speed = [abs(v) for v in up.rates]
+    return {
+        "velocity_up": up,
+        "acceleration": _trend(t, speed, start=1),
+        "radiometric_rate": _trend(t, filled),
+    }
+
+
 def _multi_golden(name: str) -> Array:
-    s, table = MULTI[name], MULTI_GOLDEN[name]
+    s, table, trends = MULTI[name], MULTI_GOLDEN[name], _multi_trends(name)
     n = len(s.t)
     full = {
         "latitude": [MULTI_LAT] * n,
         "longitude": [MULTI_LON] * n,
         "altitude": list(s.alt),
+        "radiometric_intensity": MULTI_FILLED[name],
         "velocity_east": [0.0] * n,
         "velocity_north": [0.0] * n,
+        "speed": [abs(v) for v in trends["velocity_up"].rates],
+        **{feature: trend.rates for feature, trend in trends.items()},
         **table,
     }
     return np.array([full[f] for f in FEATURE_NAMES], dtype=np.float64).T
@@ -679,11 +703,15 @@ def _multi_golden(name: str) -> Array:
 def _hand_state(name: str, k: int) -> StreamState:
     """The state after a stream's first ``k`` rows, from the golden table and pymap3d's
     coordinates (not from the feature code)."""
-    s, table = MULTI[name], MULTI_GOLDEN[name]
+    s, trends = MULTI[name], _multi_trends(name, k)
     x, y, z = pymap3d.geodetic2ecef(MULTI_LAT, MULTI_LON, s.alt[k - 1])
     x0, y0, z0 = pymap3d.geodetic2ecef(MULTI_LAT, MULTI_LON, s.alt[0])
     highest = max(s.alt[:k])
     reached = max(i for i in range(k) if s.alt[i] == highest)  # a tie counts as reaching it
+    # Vertical motion: the carried ECEF sum is the carried sum of h along the local normal.
+    phi, lam = math.radians(MULTI_LAT), math.radians(MULTI_LON)
+    normal = (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
+    up = trends["velocity_up"]
     return StreamState(
         count=k,
         timestamp=T0 + s.t[k - 1],
@@ -691,13 +719,22 @@ def _hand_state(name: str, k: int) -> StreamState:
         y=float(y),
         z=float(z),
         altitude=s.alt[k - 1],
-        speed=table["speed"][k - 1],
-        intensity=table["radiometric_intensity"][k - 1],
+        speed=abs(up.rates[k - 1]),
+        intensity=MULTI_FILLED[name][k - 1],
         x0=float(x0),
         y0=float(y0),
         z0=float(z0),
         max_altitude=highest,
         time_of_max=T0 + s.t[reached],
+        lead_t=up.lead_t,
+        lead_x=normal[0] * up.lead,
+        lead_y=normal[1] * up.lead,
+        lead_z=normal[2] * up.lead,
+        lead_intensity=trends["radiometric_rate"].lead,
+        lead_speed_t=trends["acceleration"].lead_t,
+        lead_speed=trends["acceleration"].lead,
+        min_altitude=min(s.alt[:k]),
+        maximum_established=MULTI_GOLDEN[name]["maximum_established"][k - 1],
     )
 
 
@@ -726,8 +763,18 @@ def test_runs_of_one_call_each_equal_their_golden_stream_resumed_or_fresh() -> N
         # The state after the run is the hand state after the whole stream.
         end, expected = ends.state(r), _hand_state(name, len(MULTI[name].t))
         assert isinstance(end.count, int) and end.count == expected.count, name
-        for field in ("timestamp", "altitude", "intensity", "max_altitude", "time_of_max"):
+        for field in (
+            "timestamp",
+            "altitude",
+            "intensity",
+            "max_altitude",
+            "time_of_max",
+            "min_altitude",
+            "maximum_established",
+        ):
             assert getattr(end, field) == getattr(expected, field), f"{name}: {field}"
-        for field in ("x", "y", "z", "x0", "y0", "z0", "speed"):
+        for field in ("x", "y", "z", "x0", "y0", "z0", "speed", "lead_x", "lead_y", "lead_z"):
             assert getattr(end, field) == pytest.approx(getattr(expected, field), abs=1e-6)
+        for field in ("lead_t", "lead_intensity", "lead_speed_t", "lead_speed"):
+            assert getattr(end, field) == pytest.approx(getattr(expected, field), rel=1e-9)
         assert end.quarantined == 0

@@ -22,6 +22,7 @@ from missile_classifier.scoring import bundle
 from missile_classifier.scoring.encoding import PIECEWISE_LINEAR, BinEncoding
 from missile_classifier.scoring.features import FEATURE_NAMES, N_FEATURES
 from missile_classifier.scoring.inference import INFERENCE_BATCH, ModelInferenceService
+from missile_classifier.scoring.ranges import InputRanges
 from missile_classifier.scoring.windows import Scaler, StreamMemory
 from test_bundle import STREAM_ROWS, write_onnx_bundle
 
@@ -247,7 +248,8 @@ def test_info_reports_every_field_of_the_bundle(tmp_path: Path) -> None:
     directory.mkdir()
     altitude = FEATURE_NAMES.index("altitude")
     encoding = BinEncoding((altitude,), (np.array([0.0, 1e3, 1e5, 1e6]),), PIECEWISE_LINEAR)
-    scaler = Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 4, encoding)
+    ranges = InputRanges(("altitude", "dt"), np.array([0.0, 0.25]), np.array([1e5, 4.0]))
+    scaler = Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 4, encoding, ranges)
     assert scaler.n_inputs == N_FEATURES + 3  # three bins
     _mean_model(directory / bundle.MODEL_FILE, ["batch", 4, N_FEATURES + 3])
     bundle.write_preprocessing(directory, bundle.Preprocessing(FEATURE_NAMES, scaler, 0.375))
@@ -263,6 +265,7 @@ def test_info_reports_every_field_of_the_bundle(tmp_path: Path) -> None:
         "features": list(FEATURE_NAMES),
         "encoded_features": ["altitude"],
         "encoding_kind": "piecewise-linear",
+        "input_ranges": {"altitude": [0.0, 1e5], "dt": [0.25, 4.0]},
         "metrics": metrics,
         "data": data,
     }
@@ -278,6 +281,7 @@ def test_info_of_a_bundle_without_encoding_or_optional_metadata(tmp_path: Path) 
         "features": list(FEATURE_NAMES),
         "encoded_features": [],
         "encoding_kind": None,
+        "input_ranges": None,
         "metrics": {},
         "data": None,
     }

@@ -151,6 +151,36 @@ def test_predict_keeps_rows_order_and_columns(workspace: Path, labeled: bool) ->
     labels = pd.read_csv(workspace / "data/test.csv")["reentry_phase"]
     assert set(labels) == {0, 1} and set(decided) == {0, 1}
     assert "rows/s" in result.stderr
+    assert "training range" not in result.stderr  # the model's own kind of data
+
+
+def test_predict_warns_of_rows_far_outside_the_training_ranges(workspace: Path) -> None:
+    # The same test tracks moved to the southern hemisphere: every row's latitude is beyond the
+    # training range; the rows are still scored.
+    source = pd.read_csv(workspace / "data/test.csv")
+    moved = source.assign(latitude=-source["latitude"])
+    moved.to_csv(workspace / "south.csv", index=False)
+    for quiet in ([], ["--quiet"]):
+        result = run(
+            "predict",
+            "--model",
+            str(workspace / "models"),
+            "--input",
+            str(workspace / "south.csv"),
+            "--output",
+            str(workspace / "south-out.csv"),
+            *quiet,
+        )
+        assert result.returncode == 0, result.stderr
+        warning = re.search(
+            r"warning: ([\d,]+) rows have inputs far outside the model's training range "
+            r"\((.*)\); their answers are extrapolations",
+            result.stderr,
+        )
+        assert warning is not None, result.stderr
+        assert int(warning[1].replace(",", "")) == len(source)
+        assert f"latitude {len(source):,}" in warning[2]
+    assert len(pd.read_csv(workspace / "south-out.csv")) == len(source)
 
 
 def test_chunks_and_shards_give_the_same_answers(workspace: Path) -> None:

@@ -91,3 +91,31 @@ def test_the_models_commands(models: Path) -> None:
     assert [r.name for r in registry.versions(models)] == ["20260103-000000"]
     nowhere = run("models", "list", "--models", str(models / "nowhere"))
     assert nowhere.returncode == 1 and "no such folder" in nowhere.stderr
+
+
+def _with_old_features(folder: Path) -> None:
+    """Rewrite a version's preprocessing as a bundle of an older feature list (with ``dt``)
+    would have it, checksums recomputed: intact, but not for this version's features."""
+    path = folder / bundle.PREPROCESSING_FILE
+    data = json.loads(path.read_text())
+    data["feature_names"] = [*data["feature_names"][:-1], "dt"]
+    path.write_text(json.dumps(data))
+    meta = json.loads((folder / bundle.METADATA_FILE).read_text())
+    for name in ("files", "format", "version"):
+        meta.pop(name)
+    bundle.write_metadata(folder, meta)
+
+
+def test_check_and_use_refuse_a_bundle_of_other_features(models: Path) -> None:
+    old = models / "20260101-000000"
+    assert registry.check(old).version == "20260101-000000"
+    _with_old_features(old)
+    bundle.load(old)  # intact: only this version cannot serve it
+    for call in (lambda: registry.check(old), lambda: registry.use(models, old.name)):
+        with pytest.raises(bundle.BundleError, match="retrain the model"):
+            call()
+    assert (models / "latest").resolve() == (models / "20260102-000000").resolve()
+    ok = run("models", "check", "--models", str(models))
+    assert ok.returncode == 0 and "20260102-000000): can be served" in ok.stdout
+    refused = run("models", "check", "--models", str(old))
+    assert refused.returncode == 1 and "retrain the model" in refused.stderr

@@ -119,11 +119,31 @@ def test_missing_intensity(tracks: pd.DataFrame) -> None:
 
 def test_interleaved_sensors_are_streams_of_their_own_offset_in_time(tracks: pd.DataFrame) -> None:
     got = degrade(tracks, BY_NAME["3 sensors interleaved"], seed=1)
-    assert sorted(got[SENSOR_ID].unique()) == [1, 2, 3]
+    (sensor,) = tracks[SENSOR_ID].unique()  # the challenge data's one sensor (3)
+    assert sorted(got[SENSOR_ID].unique()) == [3 * sensor + 1, 3 * sensor + 2, 3 * sensor + 3]
     np.testing.assert_allclose(_steps(got), 0.5)
     track = got[got["track_id"] == 0]
     firsts = track.groupby(SENSOR_ID)[TIMESTAMP].min().to_numpy()
     np.testing.assert_allclose(np.diff(firsts), 0.5 / 3, atol=1e-6)  # float64 near 1.7e9 s
+
+
+def test_a_track_seen_by_two_sensors_is_degraded_stream_by_stream(tracks: pd.DataFrame) -> None:
+    # Two sensors of one track (the second 0.25 s later): resampling interpolates each stream
+    # in its own time, and interleaving keeps the views of the two apart.
+    one = tracks[tracks["track_id"] == 0]
+    both = pd.concat([one, one.assign(sensor_id=7, timestamp=one[TIMESTAMP] + 0.25)])
+    resampled = degrade(both, BY_NAME["resample 2 s"], seed=1)
+    for sensor, start in ((int(one[SENSOR_ID].iloc[0]), 0.0), (7, 0.25)):
+        stream = resampled[resampled[SENSOR_ID] == sensor]
+        np.testing.assert_allclose(np.diff(stream[TIMESTAMP]), 2.0)
+        assert stream[TIMESTAMP].iloc[0] == one[TIMESTAMP].iloc[0] + start
+        np.testing.assert_allclose(
+            stream[ALTITUDE], np.interp(stream[TIMESTAMP] - start, one[TIMESTAMP], one[ALTITUDE])
+        )
+    interleaved = degrade(both, BY_NAME["2 sensors interleaved"], seed=1)
+    assert interleaved.groupby(SENSOR_ID).size().index.tolist() == [
+        *sorted([2 * int(one[SENSOR_ID].iloc[0]) + 1, 2 * int(one[SENSOR_ID].iloc[0]) + 2, 15, 16])
+    ]
 
 
 def test_late_pick_up_starts_each_track_where_it_says(tracks: pd.DataFrame) -> None:
@@ -150,13 +170,20 @@ def test_the_suite_is_reproducible_by_seed(tracks: pd.DataFrame) -> None:
 def test_the_table_scores_a_bundle_under_each_condition(trained_bundle: Path) -> None:
     service = ModelInferenceService(trained_bundle / "models")
     frame = pd.read_csv(trained_bundle / "data" / "test.csv")
-    conditions: list[Condition] = [BY_NAME["intact"], BY_NAME["resample 2 s"]]
+    conditions: list[Condition] = [
+        BY_NAME["intact"],
+        BY_NAME["resample 2 s"],
+        BY_NAME["picked up early on the descent"],
+    ]
     table = robustness(service, frame, seed=0, conditions=conditions)
-    assert [row["condition"] for row in table] == ["intact", "resample 2 s"]
-    intact, slow = table
+    assert [row["condition"] for row in table] == [c.name for c in conditions]
+    intact, slow, late = table
+    # Seen from launch, only each stream's first rows (before 1 km of climb) are unsure of
+    # their maximum; first seen falling, every row is.
+    assert 0 < intact["not_established"] < 0.05 and late["not_established"] == 1.0
     assert intact["interval_s"] == pytest.approx(0.5) and slow["interval_s"] == 2.0
     assert slow["rows"] == pytest.approx(intact["rows"] / 4, rel=0.01)
-    for row in table:
+    for row in table[:2]:
         assert 0.0 <= row["f1"] <= 1.0 and row["streams"] == frame["track_id"].nunique()
         if row["onset_error_max_s"] is not None:
             samples = row["onset_error_max_s"] / row["interval_s"]

@@ -775,9 +775,11 @@ def test_a_single_point_answer_in_full(client: FlaskClient) -> None:
             "mode",
             "quarantine",
             "history",
+            "maximum_established",
             "model_version",
         }
         _echoes(body, sample)
+        assert body["maximum_established"] is False  # one point has seen no climb
         assert (body["mode"], body["context_points"], body["history"], body["quarantine"]) == (
             "single",
             1,
@@ -1143,3 +1145,79 @@ def test_metrics_refresh_the_store_gauges_at_scrape_time(client: FlaskClient) ->
     assert scrape[("missile_classifier_track_store_up", frozenset())] == 1
     response = client.get("/metrics")
     assert response.content_type == CONTENT_TYPE_LATEST
+
+
+def test_points_far_outside_the_training_ranges_are_counted_logged_and_still_answered(
+    trained_bundle: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The challenge tracks fly from Iceland to Colorado: a point in the southern hemisphere,
+    # east of Greenwich, is beyond their latitude and longitude ranges (by far more than the
+    # margin), and so is 5,000 km of altitude; a point on their path is not.
+    client = create_app({"model_path": trained_bundle / "models"}).test_client()
+    ranges = client.get("/info").get_json()["model"]["input_ranges"]
+    assert set(ranges) == {*FEATURE_NAMES, "dt"}
+    low, high = ranges["latitude"]
+    assert 35.0 < low < high < 70.0 and ranges["dt"][0] > 0
+    far = {
+        "latitude": -45.0,
+        "longitude": 150.0,
+        "altitude": 5e6,
+        "radiometric_intensity": 0.5,
+        "track_id": 77,
+        "timestamp": 1.0,
+    }
+    near = {"latitude": 50.0, "longitude": -60.0, "altitude": 50e3, "radiometric_intensity": 0.5}
+    before = _scrape(client)
+    answer = client.post("/predict", json=far, headers={"X-Request-ID": "far-1"})
+    assert answer.status_code == 200 and 0 <= answer.get_json()["probability"] <= 1
+    assert client.post("/predict", json=near, headers={"X-Request-ID": "near-1"}).status_code == 200
+    batch = client.post("/batch_predict", json={"samples": [near, far, far]})
+    assert batch.status_code == 200
+    after = _scrape(client)
+    name = "missile_classifier_out_of_range_total"
+    assert _added(before, after, name, feature="latitude") == 3
+    assert _added(before, after, name, feature="longitude") == 3
+    assert _added(before, after, name, feature="altitude") == 3
+    assert _added(before, after, name, feature="radiometric_intensity") == 0
+    assert (name, frozenset({("feature", "dt")})) in after  # every series exported from the start
+    lines = [
+        json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    by_id = {r.get("request_id"): r for r in lines}
+    assert {"altitude", "latitude", "longitude"} <= set(by_id["far-1"]["out_of_range"])
+    assert "out_of_range" not in by_id["near-1"]
+    batch_line = next(r for r in lines if r.get("endpoint") == "/batch_predict")
+    assert batch_line["out_of_range"]["latitude"] == 2
+
+
+def test_a_stream_first_seen_on_its_descent_says_its_maximum_is_not_established(
+    client: FlaskClient,
+) -> None:
+    # First seen at 60 km and falling: its running maximum is where it was first seen. A
+    # stream seen climbing 2 km is established from the point where it had climbed 1 km.
+    falling = [
+        {
+            "track_id": 81,
+            "timestamp": 10.0 + i,
+            "latitude": 50.0,
+            "longitude": -60.0,
+            "altitude": 60e3 - 1e3 * i,
+        }
+        for i in range(4)
+    ]
+    climbing = [
+        {
+            "track_id": 82,
+            "timestamp": 10.0 + i,
+            "latitude": 50.0,
+            "longitude": -60.0,
+            "altitude": 20e3 + 700.0 * i,
+        }
+        for i in range(4)
+    ]
+    answers = [client.post("/predict", json=p).get_json() for p in falling + climbing]
+    assert [a["maximum_established"] for a in answers] == [False] * 4 + [False, False, True, True]
+    batch = client.post("/batch_predict", json={"samples": falling + climbing}).get_json()
+    assert [a["maximum_established"] for a in batch["predictions"]] == [
+        a["maximum_established"] for a in answers
+    ]

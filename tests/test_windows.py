@@ -15,7 +15,7 @@ import pytest
 
 from missile_classifier.schema import frame_columns
 from missile_classifier.scoring.encoding import BinEncoding
-from missile_classifier.scoring.features import FEATURE_NAMES, N_FEATURES
+from missile_classifier.scoring.features import FEATURE_NAMES, N_FEATURES, TREND_TIME_CONSTANT_S
 from missile_classifier.scoring.windows import (
     ModelInputs,
     Scaler,
@@ -313,8 +313,11 @@ def test_quarantined_rows_get_their_own_stream_s_last_window_across_chunks() -> 
     )
     assert got.context_points.tolist() == [3, 4, 4]
     last = got.windows[0, -1]
-    assert last[FEATURE_NAMES.index("dt")] == 3.0
-    assert last[FEATURE_NAMES.index("velocity_up")] == pytest.approx(200.0 / 3.0, rel=1e-6)
+    # The trend over t = 0, 1 and 4 (the glitches at 2 and 3 left out): the first step's
+    # 100 m over 1 s decayed by τ / (τ + 1), plus 200 m over 3 s.
+    kept = TREND_TIME_CONSTANT_S / (TREND_TIME_CONSTANT_S + 1.0)
+    trend = (100.0 * kept + 200.0) / (1.0 * kept + 3.0)
+    assert last[FEATURE_NAMES.index("velocity_up")] == pytest.approx(trend, rel=1e-6)
     assert (memories[(2, 1)].count, memories[(2, 1)].state.quarantined) == (3, 0)
     one = memories[(1, 1)]
     assert (one.count, one.state.quarantined, one.state.timestamp) == (5, 1, T0 + 5)
@@ -441,6 +444,8 @@ def test_take_picks_every_field_of_the_rows_in_order() -> None:
         np.array([1, 2, 2]),
         np.array([0, 2, 1], dtype=np.int8),
         np.array([False, True, False]),
+        np.array([True, False, False]),
+        np.array([[False], [False], [True]]),
     )
     taken = inputs.take(np.array([2, 0, 2]))
     np.testing.assert_array_equal(taken.windows[:, :, 0], [[4, 5], [0, 1], [4, 5]])
@@ -448,6 +453,8 @@ def test_take_picks_every_field_of_the_rows_in_order() -> None:
     assert taken.quarantine.tolist() == [1, 0, 1]
     assert taken.restarted.tolist() == [False, False, False]
     assert inputs.take(np.array([1])).restarted.tolist() == [True]
+    assert taken.maximum_established.tolist() == [False, True, False]
+    assert taken.out_of_range.tolist() == [[True], [False], [True]]
 
 
 def test_no_new_rows_give_empty_inputs_of_the_model_s_types() -> None:
@@ -505,3 +512,27 @@ def test_an_encoding_of_one_input_is_appended() -> None:
     assert inputs.shape == (3, N_FEATURES + 1) and inputs.dtype == np.float32
     assert inputs[:, -1].tolist() == [0.0, 1.0, 1.0]
     np.testing.assert_array_equal(inputs[:, ALTITUDE], [59_999.0, 60e3, 70e3])
+
+
+def test_the_maximum_established_flag_follows_the_row_whose_window_answers() -> None:
+    # (1, 1) climbs 1.2 km and is established from its third point; its glitch in the second
+    # chunk is answered from the row before, so it says established too. (2, 1) is first seen
+    # falling: never established, its quarantined point included.
+    memories: dict[tuple[int, int], StreamMemory] = {}
+    first = batch_inputs(
+        _rows(
+            (1, 1, 0, 10e3), (2, 1, 0, 60e3), (1, 1, 1, 10.5e3), (2, 1, 1, 59e3), (1, 1, 2, 11.2e3)
+        ),
+        SCALER,
+        memories,
+    )
+    assert first.maximum_established.tolist() == [False, False, False, False, True]
+    second = batch_inputs(
+        _rows((2, 1, 2, GLITCH), (1, 1, 3, GLITCH), (1, 1, 4, 11.3e3), (2, 1, 3, 57e3)),
+        SCALER,
+        memories,
+    )
+    assert second.quarantine.tolist()[:2] == [ALTITUDE_JUMP_CODE, ALTITUDE_JUMP_CODE]
+    assert second.maximum_established.tolist() == [False, True, True, False]
+    assert memories[(1, 1)].state.maximum_established == 1.0
+    assert memories[(2, 1)].state.maximum_established == 0.0

@@ -300,6 +300,14 @@ def train(
             help="thermometer: 0/1 steps at the bin edges; piecewise-linear: 0–1 ramps per bin.",
         ),
     ] = _DEFAULT_ENCODING_KIND,
+    augment: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Degraded copies of every training and validation track (other sampling "
+            "rates, lost rows, noise, bias, missing intensity, late pick-up); 0 for none.",
+        ),
+    ] = TrainConfig.augment,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar.", metavar="")
     ] = False,
@@ -334,6 +342,7 @@ def train(
         encoded_features=encoded,
         encoding_bins=encoding_bins,
         encoding_kind=str(encoding_kind),
+        augment=augment,
         verbose=_show_progress(quiet),
     )
     try:
@@ -493,6 +502,13 @@ def predict(
             f"{summary.reentry_rows:,} in reentry → {output}",
             highlight=False,
         )
+    if summary.out_of_range_rows:  # a warning, so shown even with --quiet
+        inputs = ", ".join(f"{name} {count:,}" for name, count in summary.out_of_range.items())
+        err.print(
+            f"warning: {summary.out_of_range_rows:,} rows have inputs far outside the model's "
+            f"training range ({inputs}); their answers are extrapolations",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -516,7 +532,8 @@ def export(
 
 
 models_app = typer.Typer(
-    help="The bundle versions in a models folder: list them, switch latest, remove old ones.",
+    help="The bundle versions in a models folder: list them, check one, switch latest, remove "
+    "old ones.",
     no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
@@ -572,6 +589,23 @@ def models_use(
     except (BundleError, FileNotFoundError) as exc:
         raise _fail(_message(exc)) from None
     out.print(f"{models}/latest -> {loaded.path.name} (verified)")
+
+
+@models_app.command("check")
+def models_check(
+    models: Annotated[
+        Path, typer.Option("--models", help="A bundle folder, or a folder with `latest`.")
+    ] = Path("models"),
+) -> None:
+    """Exit 0 if this version can serve the bundle (checksums, features, ONNX), else 1 and why."""
+    from missile_classifier import registry
+    from missile_classifier.scoring.bundle import BundleError
+
+    try:
+        loaded = registry.check(models)
+    except BundleError as exc:
+        raise _fail(_message(exc)) from None
+    out.print(f"{loaded.path} ({loaded.version}): can be served")
 
 
 @models_app.command("prune")

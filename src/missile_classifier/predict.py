@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -61,6 +61,10 @@ class PredictSummary:
     rows: int
     reentry_rows: int
     seconds: float
+    #: Rows with an input far outside its training range (see :mod:`.scoring.ranges`), and
+    #: how many rows each such input had.
+    out_of_range_rows: int = 0
+    out_of_range: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -94,7 +98,8 @@ def predict_csv(
     started = time.perf_counter()
     memories: dict[tuple[int, int], StreamMemory] = {}
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    rows = positives = 0
+    rows = positives = flagged_rows = 0
+    flagged = np.zeros(len(service.range_names), dtype=np.int64)
     line = 2
     try:
         reader = pd.read_csv(source, dtype=str, chunksize=chunk_rows)
@@ -104,18 +109,21 @@ def predict_csv(
             temporary.open("w", newline="") as sink,
         ):
             for index, chunk in enumerate(reader):
-                scored = _score_chunk(service, chunk, str(source), line, memories, shard)
+                scored, outside = _score_chunk(service, chunk, str(source), line, memories, shard)
                 line += len(chunk)
                 scored.to_csv(sink, header=index == 0, index=False)
                 rows += len(scored)
                 positives += int(scored[PREDICTION].sum())
+                flagged += outside.sum(axis=0)
+                flagged_rows += int(outside.any(axis=1).sum())
                 advance(len(chunk))
         os.replace(temporary, target)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         raise SchemaError(str(source), f"cannot be parsed as CSV: {exc}") from None
     finally:
         temporary.unlink(missing_ok=True)
-    return PredictSummary(rows, positives, time.perf_counter() - started)
+    by_input = {n: int(c) for n, c in zip(service.range_names, flagged, strict=True) if c}
+    return PredictSummary(rows, positives, time.perf_counter() - started, flagged_rows, by_input)
 
 
 def _score_chunk(
@@ -125,8 +133,9 @@ def _score_chunk(
     line: int,
     memories: dict[tuple[int, int], StreamMemory],
     shard: Shard | None,
-) -> pd.DataFrame:
-    """Validate and score one chunk, keeping its row order and its cells' text."""
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Validate and score one chunk, keeping its row order and its cells' text; also which
+    rows had inputs far outside the training range."""
     numbers, _ = validate_frame(chunk, source, line_offset=line, sort=False)
     if shard is not None:
         keep = shard.selects(numbers[TRACK_ID].to_numpy())
@@ -138,7 +147,7 @@ def _score_chunk(
     out = chunk.copy()
     out[PROBABILITY] = np.round(scores.probability.astype(np.float64), 6)
     out[PREDICTION] = scores.reentry_phase
-    return out
+    return out, scores.out_of_range
 
 
 def _count_rows(path: Path) -> int:

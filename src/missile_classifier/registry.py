@@ -79,8 +79,22 @@ def versions(models: Path) -> list[Version]:
     return found
 
 
+def check(path: Path) -> bundle.Bundle:
+    """The bundle at ``path`` (a version, or a folder with ``latest``) if this version can serve
+    it: checksums, a feature list equal to the code's, and a model ONNX Runtime loads with
+    inputs of the preprocessing's shape.
+
+    Raises:
+        BundleError: It cannot be served, and why.
+    """
+    from missile_classifier.scoring.inference import ModelInferenceService
+
+    return ModelInferenceService(path, threads=1).bundle
+
+
 def use(models: Path, name: str) -> bundle.Bundle:
-    """Point ``latest`` at version ``name`` after verifying it loads (checksums and all).
+    """Point ``latest`` at version ``name`` after verifying this version can serve it
+    (:func:`check`).
 
     Raises:
         BundleError: No such version, or it fails verification (``latest`` is left alone).
@@ -89,7 +103,7 @@ def use(models: Path, name: str) -> bundle.Bundle:
     if name in ("", ".", "..", bundle.LATEST) or "/" in name or not folder.is_dir():
         known = ", ".join(v.name for v in versions(models)) or "none"
         raise bundle.BundleError(f"{models}: no version {name!r} (versions: {known})")
-    loaded = bundle.load(folder)
+    loaded = check(folder)
     bundle.point_latest(folder)
     return loaded
 

@@ -29,6 +29,7 @@ from typing import Any, Final
 import numpy as np
 
 from missile_classifier.scoring.encoding import PIECEWISE_LINEAR, BinEncoding
+from missile_classifier.scoring.ranges import DT, InputRanges
 from missile_classifier.scoring.windows import Scaler
 
 MODEL_FILE: Final = "model.onnx"
@@ -85,6 +86,7 @@ class Preprocessing:
             "sequence_length": scaler.sequence_length,
             "threshold": self.threshold,
             "bin_encoding": encoding,
+            "input_ranges": scaler.ranges.to_dict() if scaler.ranges is not None else None,
         }
 
     @classmethod
@@ -109,9 +111,27 @@ class Preprocessing:
         except (ValueError, TypeError, AttributeError) as exc:
             raise BundleError(f"preprocessing.json: {exc}") from None
         scaler = Scaler(
-            mean, scale, int(data["sequence_length"]), encoding if encoding.columns else None
+            mean,
+            scale,
+            int(data["sequence_length"]),
+            encoding if encoding.columns else None,
+            _input_ranges(data.get("input_ranges"), names),
         )
         return cls(names, scaler, float(data["threshold"]))
+
+
+def _input_ranges(data: Any, feature_names: tuple[str, ...]) -> InputRanges | None:
+    """The recorded training ranges (``None`` in bundles that have none)."""
+    if data is None:
+        return None
+    try:
+        ranges = InputRanges.from_dict(data)
+    except ValueError as exc:
+        raise BundleError(f"preprocessing.json: {exc}") from None
+    unknown = set(ranges.names) - {*feature_names, DT}
+    if unknown:
+        raise BundleError(f"preprocessing.json: input ranges of unknown inputs {sorted(unknown)}")
+    return ranges
 
 
 @dataclass(frozen=True)

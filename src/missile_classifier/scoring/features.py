@@ -9,13 +9,19 @@ point from a stored state, with the same floating-point operations and so the sa
 streams costs about what 10 streams of 1,000 points cost); :func:`stream_features` is the same
 function for one stream.
 
-Rates divide by the real time step (Δt from the timestamps), so irregular sampling and gaps
-work. Missing intensities are filled with the last observed value of the stream (0 before the
-first one) and flagged in ``intensity_missing``; no feature is ever NaN.
+Rates are per second and do not depend on the sampling interval. A rate is a *trend*: the
+change of a signal over a baseline of about :data:`TREND_TIME_CONSTANT_S` seconds, with older
+steps weighted less (:func:`trend_sums`). It is exact for a signal that changes linearly, at
+any sampling, regular or not, and its noise comes from a baseline in seconds, not in rows: a
+rate over one step of Δt would carry position noise divided by Δt, so the same sensor would
+look twice as noisy at twice the rate (the model trained at 0.5 s failed at every other rate).
+Missing intensities are filled with the last observed value of the stream (0 before the first
+one) and flagged in ``intensity_missing``; no feature is ever NaN.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from operator import attrgetter
@@ -37,16 +43,31 @@ FEATURE_NAMES: Final = (
     "acceleration",
     "distance_from_start",
     "radiometric_rate",
-    "dt",
     "altitude_over_max",
     "altitude_below_max",
     "time_since_max",
     "intensity_missing",
+    "maximum_established",
 )
 N_FEATURES: Final = len(FEATURE_NAMES)
 #: ``altitude_over_max`` divides by at least this, so a stream starting near the ground (or
 #: below it, with noise) gives ratios near 0 instead of blowing up.
 MIN_REFERENCE_ALTITUDE_M: Final = 1_000.0
+#: A stream's running maximum is *established* once the stream has seen its altitude this far
+#: above a lower earlier point of its own (it saw the climb, so its maximum is the track's):
+#: far above any altitude noise (≤ 100 m). A stream first seen at or after apogee never is:
+#: its "half of the maximum" is half of where it was first seen, a guess, and answers say so.
+MIN_RISE_M: Final = 1_000.0
+#: Time constant of the trends (rates), seconds: each step's weight in a trend falls by
+#: τ / (τ + Δt) per later step of Δt. Long enough to average the challenge data's ~1 km
+#: position noise into ~±250 m/s, short enough that "descending" shows a few seconds after
+#: apogee (half the maximum is minutes later).
+TREND_TIME_CONSTANT_S: Final = 4.0
+#: Trends of :func:`run_features`' first pass, in the order of their carried sums.
+_TRENDS: Final = ("t", "x", "y", "z", "intensity")
+#: Below this many runs, :func:`trend_sums` runs a plain loop per run (fewer calls than
+#: NumPy's per-step overhead); above, one vectorised step per row position. Same arithmetic.
+_LOOP_RUNS: Final = 4
 
 
 @dataclass
@@ -71,6 +92,18 @@ class StreamState:
     z0: float
     max_altitude: float
     time_of_max: float
+    #: Decayed sums of past steps (see :func:`trend_sums`): of time, ECEF position and intensity
+    #: since the stream's first row, and of time and speed since its second (the first speed).
+    lead_t: float
+    lead_x: float
+    lead_y: float
+    lead_z: float
+    lead_intensity: float
+    lead_speed_t: float
+    lead_speed: float
+    #: Lowest altitude so far, and 1.0 once the running maximum is established (else 0.0).
+    min_altitude: float
+    maximum_established: float
     #: Points quarantined since the last accepted one (see :mod:`.plausibility`).
     quarantined: int = 0
 
@@ -93,6 +126,8 @@ class StreamState:
 
 
 _FIELDS: Final = tuple(f.name for f in fields(StreamState))
+#: The state field that carries each trend signal's last value.
+_CARRIED: Final = {"t": "timestamp", "x": "x", "y": "y", "z": "z", "intensity": "intensity"}
 _UNKNOWN: Final = (np.nan,) * len(_FIELDS)
 #: A state's field values in field order (dataclasses.astuple deep-copies: 10x slower).
 _values: Final = attrgetter(*_FIELDS)
@@ -189,26 +224,33 @@ def run_features(
     has_step[first[fresh]] = False
     if np.any((dt <= 0) & has_step):
         raise ValueError("timestamps of a stream must strictly increase")
-    safe_dt = np.where(dt > 0, dt, 1.0)  # the first row of a stream has no step: rates are 0
-    d_ecef = [
-        c - previous(c, initial.get(name, c[first])) for c, name in ((x, "x"), (y, "y"), (z, "z"))
-    ]
-    v_east, v_north, v_up = (
-        np.asarray(v, dtype=np.float64) / safe_dt
-        for v in pymap3d.ecef2enuv(d_ecef[0], d_ecef[1], d_ecef[2], lat, lon)
-    )
-    speed = np.sqrt(v_east**2 + v_north**2 + v_up**2)
-    acceleration = (speed - previous(speed, initial.get("speed", 0.0))) / (safe_dt)
-    # Acceleration needs two velocities, i.e. three rows: zero it for the stream's first two.
-    count_before = initial.get("count", 0.0).astype(np.int64)
-    position = count_before[run] + np.arange(n) - first[run]
-    acceleration[position < 2] = 0.0
+    decay = TREND_TIME_CONSTANT_S / (TREND_TIME_CONSTANT_S + dt)
 
     missing = np.isnan(raw_intensity)
     filled = _forward_fill(raw_intensity, first, run, initial.get("intensity", 0.0))
-    intensity_rate = (filled - previous(filled, initial.get("intensity", filled[first]))) / (
-        safe_dt
+    signals = {"t": t, "x": x, "y": y, "z": z, "intensity": filled}
+    steps = np.column_stack(
+        [c - previous(c, initial.get(_CARRIED[name], c[first])) for name, c in signals.items()]
     )
+    leads = np.column_stack([initial.get(f"lead_{name}", 0.0) for name in _TRENDS])
+    sums, leads_after = trend_sums(steps, decay, bounds, leads)
+    span = sums[:, 0]
+    rates = _rates(sums[:, 1:], span)  # d(x, y, z, intensity)/dt
+    v_east, v_north, v_up = (
+        np.asarray(v, dtype=np.float64)
+        for v in pymap3d.ecef2enuv(rates[:, 0], rates[:, 1], rates[:, 2], lat, lon)
+    )
+    speed = np.sqrt(v_east**2 + v_north**2 + v_up**2)
+    # Acceleration is the trend of speed, which needs two speeds: it starts at the third row.
+    count_before = initial.get("count", 0.0).astype(np.int64)
+    position = count_before[run] + np.arange(n) - first[run]
+    speed_steps = np.column_stack([dt, speed - previous(speed, initial.get("speed", 0.0))])
+    speed_steps[position < 2] = 0.0
+    speed_leads = np.column_stack(
+        [initial.get(name, 0.0) for name in ("lead_speed_t", "lead_speed")]
+    )
+    speed_sums, speed_leads_after = trend_sums(speed_steps, decay, bounds, speed_leads)
+    acceleration = _rates(speed_sums[:, 1:], speed_sums[:, 0])[:, 0]
 
     running_max = np.maximum(_running_max(alt, run), initial.get("max_altitude", -np.inf)[run])
     is_new_max = alt >= running_max
@@ -216,6 +258,12 @@ def run_features(
         np.where(is_new_max, t, np.nan), first, run, initial.get("time_of_max", t[first])
     )
     reference = np.maximum(running_max, MIN_REFERENCE_ALTITUDE_M)
+    running_min = np.minimum(-_running_max(-alt, run), initial.get("min_altitude", np.inf)[run])
+    rises = np.cumsum(alt - running_min >= MIN_RISE_M)
+    rises_before_run = rises[first] - (alt[first] - running_min[first] >= MIN_RISE_M)
+    established = (rises > rises_before_run[run]) | (initial.get("maximum_established", 0.0) > 0)[
+        run
+    ]
     origin = [initial.get(name, c[first]) for c, name in ((x, "x0"), (y, "y0"), (z, "z0"))]
 
     features = np.column_stack(
@@ -232,12 +280,12 @@ def run_features(
             np.sqrt(
                 (x - origin[0][run]) ** 2 + (y - origin[1][run]) ** 2 + (z - origin[2][run]) ** 2
             ),
-            intensity_rate,
-            dt,
+            rates[:, 3],
             alt / reference,
             running_max - alt,
             t - time_of_max,
             missing.astype(np.float64),
+            established.astype(np.float64),
         ]
     )
     last = np.asarray(bounds[1:], dtype=np.int64) - 1
@@ -256,6 +304,11 @@ def run_features(
             "z0": origin[2],
             "max_altitude": running_max[last],
             "time_of_max": time_of_max[last],
+            **{f"lead_{name}": leads_after[:, j] for j, name in enumerate(_TRENDS)},
+            "lead_speed_t": speed_leads_after[:, 0],
+            "lead_speed": speed_leads_after[:, 1],
+            "min_altitude": running_min[last],
+            "maximum_established": established[last].astype(np.float64),
         }
     )
     return features, ends
@@ -293,6 +346,63 @@ def stream_features(
         timestamp, latitude, longitude, altitude, intensity, np.array([0, n]), [state]
     )
     return features, ends.state(0)
+
+
+def trend_sums(
+    steps: np.ndarray, decay: np.ndarray, bounds: np.ndarray, leads: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decayed sums of each row's steps and the steps before it in its run.
+
+    Row ``i`` of a run gets ``S_i = L + step_i``, where ``L`` is carried from the row before:
+    ``L = decay_i * S_i`` after row ``i`` (``leads`` before a run's first row). A rate is the
+    ratio of two such sums, a signal's over time's: an average of the signal's recent steps per
+    second, weighted towards the latest, which is exact when the signal changes linearly.
+
+    The recursion runs row by row (one plain loop per run for a few runs, else one vectorised
+    step per row position across runs); the arithmetic per row is the same either way, so a
+    stream continued from its carried sums gets the same bits as the stream in one call.
+
+    Args:
+        steps: ``(n, m)``: each row's change of ``m`` signals since the row before.
+        decay: ``(n,)``: how much of the sum carries past each row (0 < decay ≤ 1).
+        bounds: Index of the first row of each run, then the row count.
+        leads: ``(runs, m)``: the carried sums before each run.
+
+    Returns:
+        The sums ``S`` ``(n, m)``, and the carried sums after each run's last row ``(runs, m)``.
+    """
+    sums = np.empty_like(steps)
+    after = np.array(leads, dtype=np.float64, copy=True)
+    first, lengths = np.asarray(bounds[:-1]), np.diff(bounds)
+    if len(lengths) < _LOOP_RUNS:
+        for r, (begin, end) in enumerate(itertools.pairwise(bounds.tolist())):
+            carried = after[r].tolist()
+            out = []
+            for row, d in zip(steps[begin:end].tolist(), decay[begin:end].tolist(), strict=True):
+                total = [c + s for c, s in zip(carried, row, strict=True)]
+                out.append(total)
+                carried = [d * v for v in total]
+            sums[begin:end] = out
+            after[r] = carried
+        return sums, after
+    order = np.argsort(-lengths, kind="stable")  # longest first: the live runs are a prefix
+    longest_first, starts, carried = lengths[order], first[order], after[order]
+    alive = np.searchsorted(-longest_first, -np.arange(longest_first[0]), side="left")
+    for k, live in enumerate(alive.tolist()):
+        rows = starts[:live] + k
+        total = carried[:live] + steps[rows]
+        sums[rows] = total
+        carried[:live] = decay[rows, None] * total
+    after[order] = carried
+    return sums, after
+
+
+def _rates(sums: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """Each column of ``sums`` per second of ``span``; 0 where no time has passed yet."""
+    rates: np.ndarray = np.divide(
+        sums, span[:, None], out=np.zeros_like(sums), where=span[:, None] > 0
+    )
+    return rates
 
 
 def _forward_fill(

@@ -41,6 +41,12 @@ class Scores:
     quarantine: np.ndarray
     #: The row started its stream afresh (earlier points kept disagreeing with it).
     restarted: np.ndarray
+    #: The stream saw the climb to its running maximum; where not (a stream first seen at or
+    #: after apogee), the answer relies on a maximum that may not be the track's.
+    maximum_established: np.ndarray
+    #: ``(n, k)`` bool: the row's inputs far outside their training range, in the order of
+    #: :attr:`ModelInferenceService.range_names` (``k = 0`` for bundles without ranges).
+    out_of_range: np.ndarray
 
     @property
     def quarantined(self) -> int:
@@ -89,6 +95,11 @@ class ModelInferenceService:
         """The bundle's version (its folder name)."""
         return self.bundle.version
 
+    @property
+    def range_names(self) -> tuple[str, ...]:
+        """The inputs whose training range is checked (columns of ``Scores.out_of_range``)."""
+        return self.scaler.ranges.names if self.scaler.ranges is not None else ()
+
     def info(self) -> dict[str, Any]:
         """Model metadata for ``/info`` and logs."""
         meta, pre = self.bundle.metadata, self.bundle.preprocessing
@@ -101,6 +112,7 @@ class ModelInferenceService:
             "features": list(pre.feature_names),
             "encoded_features": encoding.names(pre.feature_names) if encoding is not None else [],
             "encoding_kind": encoding.kind if encoding is not None else None,
+            "input_ranges": self.scaler.ranges.to_dict() if self.scaler.ranges else None,
             "metrics": meta.get("metrics"),
             "data": meta.get("data"),
         }
@@ -123,6 +135,8 @@ class ModelInferenceService:
             inputs.context_points,
             inputs.quarantine,
             inputs.restarted,
+            inputs.maximum_established,
+            inputs.out_of_range,
         )
 
     def predict_batch(

@@ -30,6 +30,7 @@ from missile_classifier.columns import (
 )
 from missile_classifier.scoring.encoding import BinEncoding
 from missile_classifier.scoring.features import (
+    FEATURE_NAMES,
     N_FEATURES,
     RunStates,
     StateArrays,
@@ -38,9 +39,11 @@ from missile_classifier.scoring.features import (
     run_features,
 )
 from missile_classifier.scoring.plausibility import Reference, Screening, screen
+from missile_classifier.scoring.ranges import DT, InputRanges
 
 #: A stream's key: ``(track_id, sensor_id)``.
 StreamKey = tuple[int, int]
+_ESTABLISHED = FEATURE_NAMES.index("maximum_established")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Scaler:
     scale: np.ndarray
     sequence_length: int
     encoding: BinEncoding | None = None
+    #: The training range of every feature and of Δt (``None``: not recorded, nothing flagged).
+    ranges: InputRanges | None = None
 
     @property
     def n_inputs(self) -> int:
@@ -114,6 +119,12 @@ class ModelInputs:
     quarantine: np.ndarray
     #: The row started its stream afresh after points that kept disagreeing with it.
     restarted: np.ndarray
+    #: The stream's running maximum is the track's (see ``MIN_RISE_M`` in :mod:`.features`):
+    #: where it is not, "below half of the maximum" is a guess.
+    maximum_established: np.ndarray
+    #: ``(n, len(scaler.ranges.names))`` bool: the row's inputs far outside their training
+    #: range (:mod:`.ranges`); ``(n, 0)`` without ranges. False for a quarantined row.
+    out_of_range: np.ndarray
 
     def take(self, index: np.ndarray) -> ModelInputs:
         """The rows at ``index``, in that order."""
@@ -122,6 +133,8 @@ class ModelInputs:
             self.context_points[index],
             self.quarantine[index],
             self.restarted[index],
+            self.maximum_established[index],
+            self.out_of_range[index],
         )
 
 
@@ -186,6 +199,8 @@ def _no_inputs(scaler: Scaler) -> ModelInputs:
         np.empty(0, dtype=np.int64),
         np.empty(0, dtype=np.int8),
         np.empty(0, dtype=bool),
+        np.empty(0, dtype=bool),
+        np.empty((0, len(scaler.ranges.names) if scaler.ranges else 0), dtype=bool),
     )
 
 
@@ -408,6 +423,32 @@ def _run_features(values: Mapping[str, np.ndarray], rows: _Rows) -> tuple[np.nda
     )
 
 
+def accepted_dt(values: Mapping[str, np.ndarray], rows: _Rows) -> np.ndarray:
+    """Seconds since the stream's previous accepted row, for every accepted row (NaN on a
+    stream's first)."""
+    t = values[TIMESTAMP][rows.accepted]
+    before = np.empty(len(t))
+    before[1:] = t[:-1]
+    starts = rows.run_bounds[:-1]
+    before[starts] = [s.timestamp if s is not None else np.nan for s in rows.run_states]
+    dt: np.ndarray = t - before
+    return dt
+
+
+def _out_of_range(
+    values: Mapping[str, np.ndarray],
+    rows: _Rows,
+    features: np.ndarray,
+    ranges: InputRanges | None,
+) -> np.ndarray:
+    """Which inputs of each accepted row lie far outside the training range."""
+    if ranges is None:
+        return np.zeros((len(features), 0), dtype=bool)
+    columns = {name: features[:, j] for j, name in enumerate(FEATURE_NAMES)}
+    columns[DT] = accepted_dt(values, rows)
+    return ranges.outside(np.column_stack([columns[name] for name in ranges.names]))
+
+
 def _inputs_of_streams(
     values: Mapping[str, np.ndarray],
     bounds: np.ndarray,
@@ -470,11 +511,28 @@ def _inputs_of_streams(
     ends_at = _own_or(own, position, rows.source, prior_end[row_stream])
     starts_at = _own_or(own, start, rows.source, block_start[row_stream])
     row_context = _own_or(own, context, rows.source, prior_context[row_stream]).astype(np.int64)
+    prior_established = np.array(
+        [m is not None and m.state.maximum_established > 0 for m in priors], dtype=bool
+    )
+    established = _own_or(
+        own, features[:, _ESTABLISHED] > 0, rows.source, prior_established[row_stream]
+    )
+    flagged = _out_of_range(values, rows, features, scaler.ranges)
+    row_flagged = np.zeros((len(row_stream), flagged.shape[1]), dtype=bool)
+    row_flagged[rows.accepted] = flagged
     reason, restart = rows.screening.reason, rows.screening.restart
     if order is not None:  # reorder the small per-row arrays, not the windows gathered from them
         ends_at, starts_at, row_context = ends_at[order], starts_at[order], row_context[order]
-        reason, restart = reason[order], restart[order]
-    inputs = ModelInputs(_gather(layout, ends_at, starts_at, length), row_context, reason, restart)
+        reason, restart, established = reason[order], restart[order], established[order]
+        row_flagged = row_flagged[order]
+    inputs = ModelInputs(
+        _gather(layout, ends_at, starts_at, length),
+        row_context,
+        reason,
+        restart,
+        established,
+        row_flagged,
+    )
     if not keep_memories:
         return inputs, None
     memories = []

@@ -22,7 +22,9 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _multiprocess
 
+from missile_classifier.scoring.features import FEATURE_NAMES
 from missile_classifier.scoring.plausibility import REASONS
+from missile_classifier.scoring.ranges import DT
 
 PREFIX: Final = "missile_classifier"
 _LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -50,9 +52,16 @@ STREAM_STARTS = Counter(
     "Stream predictions that found no stored history (started) or restarted it (restarted).",
     ["history"],
 )
+OUT_OF_RANGE = Counter(
+    f"{PREFIX}_out_of_range_total",
+    "Scored points with an input far outside its training range (answered anyway), by input.",
+    ["feature"],
+)
 # Every label value exported from the start (at 0), so rates and alerts see a series at once.
 for _rule in REASONS[1:]:
     QUARANTINED.labels(rule=_rule)
+for _feature in (*FEATURE_NAMES, DT):
+    OUT_OF_RANGE.labels(feature=_feature)
 for _history in ("started", "restarted"):
     STREAM_STARTS.labels(history=_history)
 INFERENCE_DURATION = Histogram(

@@ -144,6 +144,7 @@ def _predictions(
                 mode="single" if sample.track_id is None else "stream",
                 quarantine=REASONS[int(scores.quarantine[i])],
                 history=history,
+                maximum_established=bool(scores.maximum_established[i]),
                 model_version=version,
             )
         )
@@ -155,6 +156,15 @@ def _predictions(
         for code in np.flatnonzero(rules[1:]) + 1:
             metrics.QUARANTINED.labels(rule=REASONS[code]).inc(int(rules[code]))
     return out
+
+
+def _out_of_range(scores: Scores, names: tuple[str, ...]) -> dict[str, int]:
+    """Count the scored points far outside the training range, by input; for the log line."""
+    counts = scores.out_of_range.sum(axis=0)
+    flagged = {name: int(c) for name, c in zip(names, counts, strict=True) if c}
+    for name, count in flagged.items():
+        metrics.OUT_OF_RANGE.labels(feature=name).inc(count)
+    return flagged
 
 
 def _run(kind: str, fn: Any) -> Any:
@@ -257,6 +267,8 @@ def predict() -> Response:
     g.log_fields.update(prediction=prediction.label, probability=round(prediction.probability, 6))
     if prediction.quarantine:
         g.log_fields.update(quarantine=prediction.quarantine)
+    if flagged := _out_of_range(scores, model.range_names):
+        g.log_fields.update(out_of_range=sorted(flagged))
     return jsonify(prediction.model_dump())
 
 
@@ -283,6 +295,8 @@ def batch_predict() -> Response:
     g.log_fields = {"samples": len(samples), "reentry": int(scores.reentry_phase.sum())}
     if scores.quarantined:
         g.log_fields["quarantined"] = scores.quarantined
+    if flagged := _out_of_range(scores, model.range_names):
+        g.log_fields["out_of_range"] = flagged
     body = BatchResponse(
         predictions=predictions, count=len(predictions), model_version=model.model_version
     )
@@ -333,9 +347,17 @@ def _score_batch(model: ModelInferenceService, samples: list[Observation]) -> Sc
     if len(parts) == 1:
         return parts[0][1]
     merged = {}
-    for name in ("probability", "reentry_phase", "context_points", "quarantine", "restarted"):
+    for name in (
+        "probability",
+        "reentry_phase",
+        "context_points",
+        "quarantine",
+        "restarted",
+        "maximum_established",
+        "out_of_range",
+    ):
         first = getattr(parts[0][1], name)
-        column = np.empty(len(samples), dtype=first.dtype)
+        column = np.empty((len(samples), *first.shape[1:]), dtype=first.dtype)
         for index, scores in parts:
             column[index] = getattr(scores, name)
         merged[name] = column

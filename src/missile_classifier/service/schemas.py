@@ -93,6 +93,12 @@ class Prediction(BaseModel):
         "history expired, was evicted or was lost with the track store); restarted: the point "
         "restarted its stream after several points disagreed with the stored state.",
     )
+    maximum_established: bool = Field(
+        description="Whether the stream has seen its altitude climb by at least 1 km to its "
+        "running maximum, so that the maximum is the track's own. false for a stream first "
+        "seen at or after apogee (and for the first points of any stream): its reentry onset "
+        "is defined by half of a maximum it never saw, so the answer is a guess."
+    )
     model_version: str
 
 

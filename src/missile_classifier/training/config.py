@@ -40,6 +40,10 @@ class TrainConfig:
     #: Most bins per encoded feature.
     encoding_bins: int = 8
     encoding_kind: str = THERMOMETER
+    #: Degraded copies of each training and validation track (see
+    #: :mod:`missile_classifier.training.augmentation`): the default model must hold up at
+    #: other sampling rates, with rows lost, noisier and picked up late.
+    augment: int = 1
     seed: int = 42
     baselines: tuple[str, ...] = BASELINES
     verbose: bool = False

@@ -16,6 +16,7 @@ from missile_classifier.columns import LABEL, SENSOR_ID, TIMESTAMP, TRACK_ID
 from missile_classifier.schema import frame_columns, load_tracks
 from missile_classifier.scoring.encoding import BinEncoding
 from missile_classifier.scoring.features import FEATURE_NAMES
+from missile_classifier.scoring.ranges import DT, InputRanges
 from missile_classifier.scoring.windows import Scaler, batch_features, batch_windows
 from missile_classifier.training.binning import fit_bin_encoding
 from missile_classifier.training.config import TrainConfig
@@ -99,6 +100,10 @@ class DataPreprocessor:
             ValueError: Features are to be encoded but ``train_df`` has no labels.
         """
         features = batch_features(frame_columns(train_df))
+        # Ranges are per column, so Δt (in stream order) need not line up with the features.
+        ordered = train_df.sort_values([TRACK_ID, SENSOR_ID, TIMESTAMP])
+        dt = ordered.groupby([TRACK_ID, SENSOR_ID])[TIMESTAMP].diff().to_numpy(np.float64)
+        self.ranges_ = InputRanges.fit((*FEATURE_NAMES, DT), np.column_stack([features, dt]))
         scaler = StandardScaler().fit(features)
         self.mean_ = scaler.mean_
         # Constant features (e.g. no missing intensity in the data) keep a unit scale.
@@ -136,7 +141,7 @@ class DataPreprocessor:
         """The fitted scaler with the window length, as the bundle stores it."""
         if not hasattr(self, "mean_"):
             raise RuntimeError("DataPreprocessor is not fitted: call fit() or preprocess() first")
-        return Scaler(self.mean_, self.scale_, self.sequence_length, self.encoding_)
+        return Scaler(self.mean_, self.scale_, self.sequence_length, self.encoding_, self.ranges_)
 
     def preprocess(self, train_df: pd.DataFrame, test_df: pd.DataFrame | None = None) -> Windows:
         """Split by track, fit the scaler on the training tracks, window every split."""

@@ -220,11 +220,12 @@ def _robustness_table(rows: Sequence[Mapping[str, Any]], name: str) -> list[str]
         "The same held-out tracks, degraded as deployed sensors see them, labelled from the intact "
         "tracks. Onset errors in seconds and in samples of the condition's interval; an onset is "
         "on time within one interval + 0.5 s. Conditions marked * leave the onset unobservable "
-        "(a track first seen after its apogee cannot know its maximum).",
+        "(a track first seen after its apogee cannot know its maximum); *max unsure* is the "
+        "share of rows answered with `maximum_established` false.",
         "",
         "| condition | interval (s) | rows | F1 | onset median (s / samples) "
-        "| onset max (s / samples) | on time | missed / false onsets | flicker |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| onset max (s / samples) | on time | missed / false onsets | flicker | max unsure |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         star = "" if row["observable"] else " *"
@@ -236,7 +237,8 @@ def _robustness_table(rows: Sequence[Mapping[str, Any]], name: str) -> list[str]
             f"| {_fmt(row['onset_error_max_s'], '.2f')} / "
             f"{_fmt(row['onset_error_max_samples'], '.1f')} "
             f"| {_fmt(row['within_tolerance'], '.0%')} "
-            f"| {row['missed_onsets']} / {row['false_onsets']} | {row['flicker']} |"
+            f"| {row['missed_onsets']} / {row['false_onsets']} | {row['flicker']} "
+            f"| {_fmt(row.get('not_established'), '.0%')} |"
         )
     return lines
 

@@ -81,8 +81,11 @@ def relabel(degraded: pd.DataFrame, onset: pd.Series) -> pd.DataFrame:
     return degraded.assign(**{LABEL: labels})
 
 
-def _per_track(frame: pd.DataFrame, change: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
-    parts = [change(track) for _, track in frame.groupby(TRACK_ID, sort=False)]
+def _per_stream(
+    frame: pd.DataFrame, change: Callable[[pd.DataFrame], pd.DataFrame]
+) -> pd.DataFrame:
+    """``change`` applied to each stream (a track seen by one sensor: one time series)."""
+    parts = [change(stream) for _, stream in frame.groupby(list(STREAM_KEY), sort=False)]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -109,7 +112,7 @@ def resample(interval_s: float) -> Degrade:
             steps = int(np.floor((t[-1] - t[0]) / interval_s + 1e-9))
             return _at_times(track, t[0] + interval_s * np.arange(steps + 1))
 
-        return _per_track(frame, one)
+        return _per_stream(frame, one)
 
     return degrade
 
@@ -124,7 +127,7 @@ def irregular(low_s: float, high_s: float) -> Degrade:
             steps = np.concatenate([[0.0], np.cumsum(rng.uniform(low_s, high_s, n))])
             return _at_times(track, t[0] + steps)
 
-        return _per_track(frame, one)
+        return _per_stream(frame, one)
 
     return degrade
 
@@ -153,7 +156,7 @@ def lose_bursts(gaps_per_track: int, low_s: float, high_s: float) -> Degrade:
             lost[0] = False
             return track[~lost]
 
-        return _per_track(frame, one)
+        return _per_stream(frame, one)
 
     return degrade
 
@@ -199,8 +202,9 @@ def bias(altitude_m: float, position_deg: float, intensity: float) -> Degrade:
 
 
 def sensors(count: int, interval_s: float) -> Degrade:
-    """``count`` sensors see each track, each every ``interval_s`` s, offset in time from each
-    other by ``interval_s / count``, each with its own noise (30 m altitude, 0.01° position)."""
+    """``count`` sensors see each stream, each every ``interval_s`` s, offset in time from each
+    other by ``interval_s / count``, each with its own noise (30 m altitude, 0.01° position);
+    stream sensor ``s``'s views are sensors ``s × count + 1 … s × count + count``."""
 
     def degrade(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         def one(track: pd.DataFrame) -> pd.DataFrame:
@@ -209,21 +213,22 @@ def sensors(count: int, interval_s: float) -> Degrade:
             for k in range(count):
                 start = t[0] + k * interval_s / count
                 times = start + interval_s * np.arange(int((t[-1] - start) / interval_s) + 1)
-                view = _at_times(track, times).assign(**{SENSOR_ID: k + 1})
+                sensor = int(track[SENSOR_ID].iloc[0]) * count + k + 1
+                view = _at_times(track, times).assign(**{SENSOR_ID: sensor})
                 view[ALTITUDE] += rng.normal(0.0, 30.0, len(view))
                 view[LATITUDE] = (view[LATITUDE] + rng.normal(0.0, 0.01, len(view))).clip(-90, 90)
                 view[LONGITUDE] += rng.normal(0.0, 0.01, len(view))
                 seen.append(view)
             return pd.concat(seen, ignore_index=True)
 
-        return _per_track(frame, one)
+        return _per_stream(frame, one)
 
     return degrade
 
 
 def pick_up(where: str) -> Degrade:
-    """Each track first seen late: halfway up the ascent, at apogee, or early on the descent
-    (once it fell to 80 % of its maximum, before its onset at 50 %)."""
+    """Each stream first seen late: halfway up the ascent, at apogee, or early on the descent
+    (once it fell to 80 % of its maximum, before the challenge onset at 50 %)."""
 
     def degrade(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         def one(track: pd.DataFrame) -> pd.DataFrame:
@@ -238,7 +243,7 @@ def pick_up(where: str) -> Degrade:
                 first = top + int(after[0]) if len(after) else len(altitude) - 1
             return track.iloc[first:]
 
-        return _per_track(frame, one)
+        return _per_stream(frame, one)
 
     return degrade
 
@@ -336,6 +341,8 @@ def score_condition(
         "false_onsets": tracks["false_onsets"],
         "flicker": tracks["flicker"]["total"],
         "quarantined": scores.quarantined,
+        # Rows whose answer says the stream never saw the climb to its maximum.
+        "not_established": float(np.mean(~scores.maximum_established)) if len(y) else 0.0,
     }
 
 

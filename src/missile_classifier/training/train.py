@@ -24,6 +24,7 @@ from missile_classifier import __version__
 from missile_classifier.columns import ALTITUDE, LABEL, TRACK_ID
 from missile_classifier.scoring import bundle
 from missile_classifier.scoring.features import FEATURE_NAMES
+from missile_classifier.training.augmentation import augment
 from missile_classifier.training.config import TrainConfig
 from missile_classifier.training.data import DataPreprocessor, FrameWindows
 from missile_classifier.training.metrics import choose_threshold, evaluate_predictions
@@ -101,12 +102,16 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     )
     train_df, test_df = prep.load_data(config.train_data, config.test_data)
     fit_df, val_df = prep.split_tracks(train_df)
+    # Validation is augmented too: it chooses the epoch and the threshold, which must suit
+    # the deployed shapes as well. Evaluation stays on the data as given.
+    fit_df = augment(fit_df, config.augment, config.seed)
+    seen_val = augment(val_df, config.augment, config.seed + 1)
     prep.fit(fit_df)
-    train, val = prep.transform(fit_df), prep.transform(val_df)
+    train, val = prep.transform(fit_df), prep.transform(seen_val)
     if test_df is not None and LABEL in test_df.columns:
         evaluation, eval_df, evaluated_on = prep.transform(test_df), test_df, str(config.test_data)
     else:
-        evaluation, eval_df = val, val_df
+        evaluation, eval_df = prep.transform(val_df), val_df
         evaluated_on = "validation tracks (no labeled --test_data given)"
     log.info(
         "windows: %d train, %d validation, %d evaluation",
