@@ -343,9 +343,9 @@ def test_hand_geometry_agrees_with_pymap3d_geodetic2enu() -> None:
                 _ecef(s.lat[i], s.lon[i], s.alt[i]),
                 _ecef(s.lat[i - 1], s.lon[i - 1], s.alt[i - 1]),
             )
-            step = tuple(a - b for a, b in zip(now, before, strict=True))
+            step = (now[0] - before[0], now[1] - before[1], now[2] - before[2])
             np.testing.assert_allclose(
-                -np.array(back), _enu(step, s.lat[i], s.lon[i]), rtol=1e-9, atol=1e-6
+                -np.array(back), np.array(_enu(step, s.lat[i], s.lon[i])), rtol=1e-9, atol=1e-6
             )
 
 
