@@ -22,13 +22,13 @@ RANGES = InputRanges(("altitude", "dt"), np.array([0.0, 0.5]), np.array([100e3, 
 
 
 def test_a_value_is_flagged_only_beyond_the_margin() -> None:
-    assert MARGIN == 0.2
-    # altitude: range 0–100 km, so 20 km of margin each side; dt: 0.5–1 s, 0.1 s of margin.
+    assert MARGIN == 1.0
+    # altitude: range 0–100 km, so 100 km of margin each side; dt: 0.5–1 s, 0.5 s of margin.
     values = np.array(
         [
-            [-20e3, 0.4],  # both exactly at the margin: not flagged
-            [-20.001e3, 1.1],
-            [120.001e3, 1.1001],
+            [-100e3, 0.0],  # both exactly at the margin: not flagged
+            [-100.001e3, 1.5],
+            [200.001e3, 1.5001],
             [50e3, np.nan],  # no previous row: no Δt to check
         ]
     )
@@ -79,13 +79,13 @@ def _rows(t: list[float], altitude: list[float], track: int = 1) -> dict[str, np
     }
 
 
-#: Altitudes 0–10 km (flagged beyond 12 km), Δt 0.5–1 s (flagged beyond 1.1 s).
-LOW_RANGES = InputRanges(("altitude", "dt"), np.array([0.0, 0.5]), np.array([10e3, 1.0]))
+#: Altitudes 0–6 km (flagged beyond 12 km), Δt 0.5–1 s (flagged beyond 1.5 s).
+LOW_RANGES = InputRanges(("altitude", "dt"), np.array([0.0, 0.5]), np.array([6e3, 1.0]))
 SCALER = Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 3, None, LOW_RANGES)
 
 
 def test_model_inputs_flag_the_rows_and_inputs_outside() -> None:
-    # Track 1: in range, then 3 s since its previous row (dt beyond 1.1 s), then 12.5 km up.
+    # Track 1: in range, then 3 s since its previous row (dt beyond 1.5 s), then 12.5 km up.
     # Track 2: one row, in range. Rows given in mixed order: flags come back in input order.
     columns = _rows([0.0, 0.5, 3.5, 4.0], [10e3, 10.2e3, 11e3, 12.5e3])
     other = _rows([0.0], [5e3], track=2)
