@@ -126,6 +126,28 @@ def test_without_ranges_nothing_is_flagged() -> None:
     assert inputs.out_of_range.shape == (2, 0)
 
 
+def test_ranges_in_training_order_flag_as_ranges_in_any_order() -> None:
+    # Ranges of every feature and dt, in the order training writes them, take a shortcut (no
+    # copy of the features); the same ranges in another order must flag the same inputs.
+    names = (*FEATURE_NAMES, "dt")
+    rng = np.random.default_rng(4)
+    columns = _rows([0.0, 0.5, 3.5, 4.0, 4.25], [10e3, 10.2e3, 11e3, 12.5e3, 12.6e3])
+    wide = batch_inputs(columns, Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 3))
+    assert wide.out_of_range.shape == (5, 0)
+    low = rng.uniform(-2e3, 0.0, len(names))
+    high = low + rng.uniform(0.0, 3e3, len(names))
+    ordered = InputRanges(names, low, high)
+    order = rng.permutation(len(names))
+    shuffled = InputRanges(tuple(names[i] for i in order), low[order], high[order])
+    flags, shuffled_flags = (
+        batch_inputs(columns, Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 3, None, r))
+        .out_of_range
+        for r in (ordered, shuffled)
+    )
+    assert flags.any() and not flags.all()
+    np.testing.assert_array_equal(flags[:, order], shuffled_flags)
+
+
 def test_every_feature_can_be_checked() -> None:
     names = (*FEATURE_NAMES, "dt")
     ranges = InputRanges(names, np.full(len(names), -1e300), np.full(len(names), 1e300))

@@ -48,12 +48,13 @@ class InputRanges:
         """The ranges of ``values`` ``(n, len(names))``, ignoring NaN (no previous row)."""
         return cls(tuple(names), np.nanmin(values, axis=0), np.nanmax(values, axis=0))
 
-    def outside(self, values: np.ndarray) -> np.ndarray:
-        """``(n, len(names))`` bool: which values lie beyond the range by more than the margin
-        (NaN never does)."""
-        width = (self.high - self.low) * MARGIN
+    def outside(self, values: np.ndarray, names: slice = slice(None)) -> np.ndarray:
+        """``(n, k)`` bool: which values lie beyond the range by more than the margin (NaN never
+        does); the columns of ``values`` are the inputs ``names`` picks (all by default)."""
+        low, high = self.low[names], self.high[names]
+        width = (high - low) * MARGIN
         with np.errstate(invalid="ignore"):
-            flagged: np.ndarray = (values < self.low - width) | (values > self.high + width)
+            flagged: np.ndarray = (values < low - width) | (values > high + width)
         return flagged
 
     def to_dict(self) -> dict[str, list[float]]:

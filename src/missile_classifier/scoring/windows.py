@@ -444,6 +444,13 @@ def _out_of_range(
     """Which inputs of each accepted row lie far outside the training range."""
     if ranges is None:
         return np.zeros((len(features), 0), dtype=bool)
+    if ranges.names == (*FEATURE_NAMES, DT):  # as training writes them: no copy of the features
+        flagged = np.empty((len(features), len(ranges.names)), dtype=bool)
+        flagged[:, :-1] = ranges.outside(features, slice(0, N_FEATURES))
+        flagged[:, -1] = ranges.outside(
+            accepted_dt(values, rows)[:, None], slice(N_FEATURES, None)
+        )[:, 0]
+        return flagged
     columns = {name: features[:, j] for j, name in enumerate(FEATURE_NAMES)}
     columns[DT] = accepted_dt(values, rows)
     return ranges.outside(np.column_stack([columns[name] for name in ranges.names]))
