@@ -536,3 +536,30 @@ def test_a_nan_scale_in_a_bundle_is_refused_at_load(tmp_path: Path) -> None:
     bundle.write_metadata(directory, {"metrics": {}})
     with pytest.raises(bundle.BundleError, match=re.escape(VALUE_ERROR)):
         bundle.load(directory)
+
+
+@pytest.mark.parametrize(
+    ("ranges", "message"),
+    [
+        ({"a": [0.0]}, "preprocessing.json: input ranges must map names to [low, high]"),
+        ({"a": [1.0, 0.0]}, "preprocessing.json: input ranges: low above high"),
+        (
+            {"a": [0.0, 1.0], "speed": [0.0, 1.0]},
+            "preprocessing.json: input ranges of unknown inputs ['speed']",
+        ),
+    ],
+)
+def test_preprocessing_refuses_input_ranges_it_cannot_use(
+    ranges: dict[str, list[float]], message: str
+) -> None:
+    with pytest.raises(bundle.BundleError) as raised:
+        bundle.Preprocessing.from_dict({**GOOD_PREPROCESSING, "input_ranges": ranges})
+    assert str(raised.value) == message
+
+
+def test_input_ranges_round_trip_and_may_name_dt() -> None:
+    ranges = {"b": [-1.0, 2.0], "dt": [0.25, 4.0]}
+    loaded = bundle.Preprocessing.from_dict({**GOOD_PREPROCESSING, "input_ranges": ranges})
+    assert loaded.scaler.ranges is not None and loaded.scaler.ranges.names == ("b", "dt")
+    assert loaded.to_dict()["input_ranges"] == ranges
+    assert bundle.Preprocessing.from_dict(GOOD_PREPROCESSING).scaler.ranges is None

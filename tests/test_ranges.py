@@ -54,13 +54,36 @@ def test_ranges_round_trip_through_json_form() -> None:
     np.testing.assert_array_equal(back.high, RANGES.high)
 
 
+NOT_RANGES = "input ranges must map names to [low, high]"
+
+
 @pytest.mark.parametrize(
-    "data",
-    [[1, 2], {"a": [1.0]}, {"a": [1.0, "x"]}, {"a": None}, {"a": [2.0, 1.0]}, {"a": [0, np.inf]}],
+    ("data", "message"),
+    [
+        ([1, 2], NOT_RANGES),
+        ({"a": [1.0]}, NOT_RANGES),
+        ({"a": [1.0, 2.0, 3.0]}, NOT_RANGES),
+        ({"a": [1.0, "x"]}, NOT_RANGES),
+        ({"a": None}, NOT_RANGES),
+        ({"a": [2.0, 1.0]}, "input ranges: low above high"),
+        ({"a": [0, np.inf]}, "input ranges must be finite"),
+        ({"a": [np.nan, 1.0]}, "input ranges must be finite"),
+    ],
 )
-def test_malformed_ranges_are_refused(data: object) -> None:
-    with pytest.raises(ValueError, match="input ranges"):
+def test_malformed_ranges_are_refused(data: object, message: str) -> None:
+    with pytest.raises(ValueError, match=r"^input ranges") as raised:
         InputRanges.from_dict(data)  # type: ignore[arg-type]
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [([0.0], [1.0, 2.0]), ([0.0, 1.0], [2.0]), ([0.0, 1.0, 2.0], [3.0, 4.0, 5.0])],
+)
+def test_ranges_need_one_low_and_one_high_per_name(low: list[float], high: list[float]) -> None:
+    with pytest.raises(ValueError, match=r"^input ranges") as raised:
+        InputRanges(("a", "b"), np.array(low), np.array(high))
+    assert str(raised.value) == "input ranges: low and high must have one value per name"
 
 
 T0 = 1_700_000_000.0
@@ -123,7 +146,18 @@ def test_a_quarantined_row_is_not_flagged() -> None:
 def test_without_ranges_nothing_is_flagged() -> None:
     scaler = Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 3)
     inputs = batch_inputs(_rows([0.0, 30.0], [10e3, 900e3]), scaler)
-    assert inputs.out_of_range.shape == (2, 0)
+    assert inputs.out_of_range.shape == (2, 0) and inputs.out_of_range.dtype == bool
+
+
+def test_no_rows_have_no_flags_of_the_right_shape() -> None:
+    # A stream continued with no new rows answers nothing, in arrays of the usual kinds.
+    _, memory = stream_inputs(_rows([0.0], [10e3]), SCALER, None)
+    for scaler, width in ((SCALER, 2), (Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 3), 0)):
+        empty, _ = stream_inputs({c: v[:0] for c, v in _rows([1.0], [1.0]).items()}, scaler, memory)
+        assert empty.windows.shape == (0, 3, N_FEATURES)
+        assert empty.out_of_range.shape == (0, width) and empty.out_of_range.dtype == bool
+        assert empty.maximum_established.shape == (0,)
+        assert empty.maximum_established.dtype == bool and empty.restarted.dtype == bool
 
 
 def test_ranges_in_training_order_flag_as_ranges_in_any_order() -> None:
@@ -136,15 +170,20 @@ def test_ranges_in_training_order_flag_as_ranges_in_any_order() -> None:
     assert wide.out_of_range.shape == (5, 0)
     low = rng.uniform(-2e3, 0.0, len(names))
     high = low + rng.uniform(0.0, 3e3, len(names))
+    low[0], high[0] = 40.0, 44.0  # latitude: the rows' 45° is in range, their Δt would not be
+    low[-1], high[-1] = 0.4, 0.6  # dt: the 3 s gap is flagged, 0.25–0.5 s steps are not
     ordered = InputRanges(names, low, high)
     order = rng.permutation(len(names))
     shuffled = InputRanges(tuple(names[i] for i in order), low[order], high[order])
     flags, shuffled_flags = (
-        batch_inputs(columns, Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 3, None, r))
-        .out_of_range
+        batch_inputs(
+            columns, Scaler(np.zeros(N_FEATURES), np.ones(N_FEATURES), 3, None, r)
+        ).out_of_range
         for r in (ordered, shuffled)
     )
-    assert flags.any() and not flags.all()
+    assert flags.any() and not flags.all() and flags.dtype == bool
+    assert flags[:, -1].tolist() == [False, False, True, False, False]  # the 3 s gap
+    assert not flags[:, 0].any()
     np.testing.assert_array_equal(flags[:, order], shuffled_flags)
 
 

@@ -53,8 +53,7 @@ class InputRanges:
         does); the columns of ``values`` are the inputs ``names`` picks (all by default)."""
         low, high = self.low[names], self.high[names]
         width = (high - low) * MARGIN
-        with np.errstate(invalid="ignore"):
-            flagged: np.ndarray = (values < low - width) | (values > high + width)
+        flagged: np.ndarray = (values < low - width) | (values > high + width)  # NaN: False
         return flagged
 
     def to_dict(self) -> dict[str, list[float]]:
