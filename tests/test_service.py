@@ -500,6 +500,18 @@ def test_label_phase_and_threshold_agree_and_counters_follow_them(
     )
 
 
+def _batch_of_one_app(models: Path) -> Flask:
+    """An app serving a model exported with a fixed batch of one (under ``models``): it passes
+    the smoke test and answers single points, but ONNX Runtime raises on a batch of two."""
+    bundle.point_latest(write_onnx_bundle(models / "20260101-000000", batch=1))
+    return create_app({"model_path": models})
+
+
+#: A point without a track, and a batch of two of it (what the batch-of-one model fails on).
+SINGLE = {k: v for k, v in POINT.items() if k != "track_id"}
+TWO_SINGLE = [SINGLE, {**SINGLE, "altitude": 2_000.0}]
+
+
 def test_an_unexpected_inference_error_takes_the_model_out_of_service_until_a_reload(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -508,15 +520,13 @@ def test_an_unexpected_inference_error_takes_the_model_out_of_service_until_a_re
     # ONNX Runtime raise. The service cannot tell such a model from a broken one: it stops
     # serving it and says why, until a reload finds a usable bundle.
     models = tmp_path / "models"
-    bundle.point_latest(write_onnx_bundle(models / "20260101-000000", batch=1))
-    application = create_app({"model_path": models})
+    application = _batch_of_one_app(models)
     client = application.test_client()
-    single = {k: v for k, v in POINT.items() if k != "track_id"}
+    single, two = SINGLE, TWO_SINGLE
     assert client.get("/health").status_code == 200
     assert client.post("/predict", json=single).status_code == 200
     before = _scrape(client)
 
-    two = [single, {**single, "altitude": 2_000.0}]
     failed = client.post("/batch_predict", json={"samples": two})
     _error(failed, 500, "internal_error")  # JSON, no stack trace
     assert "ONNXRuntimeError" not in failed.get_data(as_text=True)  # details stay in the logs
@@ -943,13 +953,9 @@ def test_an_inference_failure_is_logged_once_with_its_type(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # The batch-of-one model of the test above: ONNX Runtime fails on a batch of two.
-    models = tmp_path / "models"
-    bundle.point_latest(write_onnx_bundle(models / "20260101-000000", batch=1))
-    application = create_app({"model_path": models})
+    application = _batch_of_one_app(tmp_path / "models")
     client = application.test_client()
-    single = {k: v for k, v in POINT.items() if k != "track_id"}
-    two = [single, {**single, "altitude": 2_000.0}]
-    _error(client.post("/batch_predict", json={"samples": two}), 500, "internal_error")
+    _error(client.post("/batch_predict", json={"samples": TWO_SINGLE}), 500, "internal_error")
     lines = [
         json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
     ]
