@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import replace
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -15,13 +14,13 @@ from hypothesis import strategies as st
 from missile_classifier.scoring.features import (
     FEATURE_NAMES,
     N_FEATURES,
-    TREND_TIME_CONSTANT_S,
     StateArrays,
     StreamState,
     run_features,
     stream_features,
     trend_sums,
 )
+from test_golden import hand_trend
 
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -110,16 +109,8 @@ def _climb(rows: slice, state: StreamState | None = None) -> tuple[np.ndarray, S
 
 
 def _hand_trend(t: list[float], values: list[float], start: int = 0) -> list[float]:
-    """The trend of ``values`` from row ``start`` on, by its definition, in exact fractions:
-    rate_i = (L + Δv_i) / (L_t + Δt_i), then both sums decay by τ / (τ + Δt_i)."""
-    tau = Fraction(TREND_TIME_CONSTANT_S)
-    lead, lead_t, out = Fraction(0), Fraction(0), [0.0] * (start + 1)
-    for i in range(start + 1, len(t)):
-        dt, dv = Fraction(t[i]) - Fraction(t[i - 1]), Fraction(values[i]) - Fraction(values[i - 1])
-        lead, lead_t = lead + dv, lead_t + dt
-        out.append(float(lead / lead_t))
-        lead, lead_t = lead * tau / (tau + dt), lead_t * tau / (tau + dt)
-    return out
+    """The trend of ``values`` by its definition (the golden tests' hand recursion)."""
+    return hand_trend(t, values, start).rates
 
 
 def test_rates_are_trends_weighted_in_seconds() -> None:

@@ -179,7 +179,7 @@ class Trend(NamedTuple):
     lead_t: float
 
 
-def _trend(t: Sequence[float], values: Sequence[float], start: int = 0) -> Trend:
+def hand_trend(t: Sequence[float], values: Sequence[float], start: int = 0) -> Trend:
     """The rates of ``values`` from row ``start`` on (0 up to it), and the sums carried after."""
     lead, lead_t, rates = 0.0, 0.0, [0.0] * (start + 1)
     for i in range(start + 1, len(t)):
@@ -193,7 +193,7 @@ def _trend(t: Sequence[float], values: Sequence[float], start: int = 0) -> Trend
 def _velocities(s: Stream) -> tuple[list[float], list[float], list[float]]:
     """East, north and up velocities: the ECEF trend in the current row's frame."""
     points = [_ecef(*p) for p in zip(s.lat, s.lon, s.alt, strict=True)]
-    trend = [_trend(s.t, [p[k] for p in points]).rates for k in range(3)]
+    trend = [hand_trend(s.t, [p[k] for p in points]).rates for k in range(3)]
     enu = [
         _enu((trend[0][i], trend[1][i], trend[2][i]), s.lat[i], s.lon[i]) for i in range(len(s.t))
     ]
@@ -210,7 +210,7 @@ def _chord(a: tuple[float, float], b: tuple[float, float]) -> float:
 def _golden_a() -> dict[str, list[float]]:
     # Vertical only: every ECEF step is Δh along the same local normal, so the ECEF trend is
     # the normal times the trend of h, i.e. (0, 0, trend of h) in ENU.
-    v_up = _trend(A.t, A.alt).rates
+    v_up = hand_trend(A.t, A.alt).rates
     # Δh / Δt of 600/0.5, 1500/1.5, -300/0.25, -1000/2.0, averaged in seconds: the trend stays
     # positive after the fall starts (τ = 4 s of memory), 1200, 1046, 708, 31 m/s.
     assert [round(v) for v in v_up] == [0, 1_200, 1_046, 708, 31]
@@ -226,9 +226,9 @@ def _golden_a() -> dict[str, list[float]]:
         "velocity_up": v_up,
         "speed": speed,
         # the trend of speed from the second row on (two speeds are needed), 0 on rows 0 and 1
-        "acceleration": _trend(A.t, speed, start=1).rates,
+        "acceleration": hand_trend(A.t, speed, start=1).rates,
         "distance_from_start": [0.0, 600.0, 2_100.0, 1_800.0, 800.0],  # |h − 400|
-        "radiometric_rate": _trend(A.t, filled).rates,
+        "radiometric_rate": hand_trend(A.t, filled).rates,
         # running max 400, 1000, 2500, 2500, 2500; divided by at least 1,000 m (row 0)
         "altitude_over_max": [400 / 1_000, 1_000 / 1_000, 1.0, 2_200 / 2_500, 1_200 / 2_500],
         "altitude_below_max": [0.0, 0.0, 0.0, 2_500 - 2_200, 2_500 - 1_200],
@@ -255,10 +255,10 @@ def _golden_b() -> dict[str, list[float]]:
         "velocity_north": v_north,
         "velocity_up": v_up,
         "speed": speed,
-        "acceleration": _trend(B.t, speed, start=1).rates,
+        "acceleration": hand_trend(B.t, speed, start=1).rates,
         # chord of the parallel circle from the first point: 2 r sin(Δλ / 2)
         "distance_from_start": [2 * r * math.sin(math.radians(lon - 10.0) / 2) for lon in B.lon],
-        "radiometric_rate": _trend(B.t, filled).rates,
+        "radiometric_rate": hand_trend(B.t, filled).rates,
         # constant altitude: every row is at the running maximum (ties count as reaching it)
         "altitude_over_max": [1.0] * 4,
         "altitude_below_max": [0.0] * 4,
@@ -281,11 +281,11 @@ def _golden_c() -> dict[str, list[float]]:
         "velocity_north": v_north,
         "velocity_up": v_up,
         "speed": speed,
-        "acceleration": _trend(C.t, speed, start=1).rates,
+        "acceleration": hand_trend(C.t, speed, start=1).rates,
         "distance_from_start": [
             _chord(start, _meridian_plane(lat, alt)) for lat, alt in zip(C.lat, C.alt, strict=True)
         ],
-        "radiometric_rate": _trend(C.t, C.intensity).rates,
+        "radiometric_rate": hand_trend(C.t, C.intensity).rates,
         # running max 80000, 81000, 81200, 81200, 81200, reached last at t=1.5
         "altitude_over_max": [1.0, 1.0, 1.0, 80_500 / 81_200, 79_000 / 81_200],
         "altitude_below_max": [0.0, 0.0, 0.0, 81_200 - 80_500, 81_200 - 79_000],
@@ -674,12 +674,12 @@ def _multi_trends(name: str, k: int | None = None) -> dict[str, Trend]:
     s = MULTI[name]
     k = len(s.t) if k is None else k
     t, alt, filled = s.t[:k], s.alt[:k], MULTI_FILLED[name][:k]
-    up = _trend(t, alt)
+    up = hand_trend(t, alt)
     speed = [abs(v) for v in up.rates]
     return {
         "velocity_up": up,
-        "acceleration": _trend(t, speed, start=1),
-        "radiometric_rate": _trend(t, filled),
+        "acceleration": hand_trend(t, speed, start=1),
+        "radiometric_rate": hand_trend(t, filled),
     }
 
 
