@@ -6,6 +6,7 @@ import json
 import logging
 import multiprocessing
 import random
+import re
 import select
 import shutil
 import socket
@@ -28,7 +29,6 @@ from missile_classifier.service.track_store import (
     StoreConflict,
     StoreUnavailable,
     TrackStore,
-    _reset,
     create_store,
 )
 from redis_server import RedisServer, free_port
@@ -553,7 +553,7 @@ def test_redis_gives_up_after_bounded_conflicts(redis_server: RedisServer) -> No
     store.close()
 
 
-def test_redis_connection_lost_before_exec_starts_over(redis_server: RedisServer) -> None:
+def test_redis_connection_lost_before_the_commit_is_retried_at_once(redis_server: RedisServer) -> None:
     store = _redis_store(redis_server.url)
     store.update(KEY, _bump)
     admin = redis.Redis.from_url(redis_server.url)
@@ -562,12 +562,13 @@ def test_redis_connection_lost_before_exec_starts_over(redis_server: RedisServer
     def step(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
         nonlocal calls
         calls += 1
-        if calls == 1:  # drop the store's connection between its read and its commit
+        if calls == 1:  # drop the store's connection before its commit
             admin.client_kill_filter(_type="normal", skipme=True)
         return _bump(memory)
 
+    # redis-py re-sends the commit on a new connection: step is not run again.
     assert store.update(KEY, step) == 2
-    assert calls == 2
+    assert calls == 1
     assert _count(store, KEY) == 2
     store.clear()
     admin.close()
@@ -578,7 +579,9 @@ def test_redis_keys_follow_the_documented_layout(redis_server: RedisServer) -> N
     admin = redis.Redis.from_url(redis_server.url, decode_responses=True)
     store.update(KEY, _set(_memory()))
     raw = admin.get(f"{store.prefix}:stream:7:3")
-    assert raw is not None and json.loads(raw) == _memory().to_dict()
+    assert raw is not None
+    version, payload = raw.split("|", 1)  # a random version of 16 hex digits, then the JSON
+    assert re.fullmatch("[0-9a-f]{16}", version) and json.loads(payload) == _memory().to_dict()
     assert 0 < admin.pttl(f"{store.prefix}:stream:7:3") <= 3_600_000
     assert admin.zrange(f"{store.prefix}:streams", 0, -1) == ["7:3"]
     # Streams written by another replica, more than one clearing batch of them.
@@ -615,7 +618,7 @@ def test_redis_unreadable_value_starts_the_stream_afresh(
 def test_redis_refusals_are_unavailable_and_bugs_are_not(redis_server: RedisServer) -> None:
     store = _redis_store(redis_server.url)
     admin = redis.Redis.from_url(redis_server.url)
-    admin.config_set("maxmemory", 1)  # Redis is up but refuses writes (at EXEC)
+    admin.config_set("maxmemory", 1)  # Redis is up but refuses writes
     try:
         with pytest.raises(StoreUnavailable) as raised:
             store.update(KEY, _bump)
@@ -624,7 +627,7 @@ def test_redis_refusals_are_unavailable_and_bugs_are_not(redis_server: RedisServ
     assert str(raised.value).startswith(
         f"Redis at {redis_server.url} refused updating stream 7:3: "
     ), raised.value
-    assert str(raised.value).endswith("command not allowed when used memory > 'maxmemory'.")
+    assert "command not allowed when used memory > 'maxmemory'." in str(raised.value)
     admin.rpush(f"{store.prefix}:stream:7:3", "not a stream")
     with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
         store.get(KEY)
@@ -637,7 +640,7 @@ def test_redis_timeout_during_commit_says_the_outcome_is_unknown() -> None:
         store = RedisTrackStore(server.url, prefix="commit", socket_timeout=0.2)
 
         def step(memory: StreamMemory | None) -> tuple[int, StreamMemory]:
-            server.pause()  # Redis hangs after the read, before EXEC
+            server.pause()  # Redis hangs before the commit
             return _bump(memory)
 
         try:
@@ -649,7 +652,7 @@ def test_redis_timeout_during_commit_says_the_outcome_is_unknown() -> None:
             f"Redis at {server.url} did not answer in time while updating stream 7:3; "
             "the update may or may not have been stored: "
         ), raised.value
-        # The EXEC sent to the frozen server may still run when it wakes: either is right.
+        # The commit sent to the frozen server may still run when it wakes: either is right.
         assert store.update(KEY, _bump) in (1, 2)
         store.close()
 
@@ -663,7 +666,11 @@ def test_redis_outage_raises_quickly_and_recovers() -> None:
         calls: list[tuple[Callable[[], object], str]] = [
             (store.ping, "answering PING"),
             (lambda: store.get(KEY), "reading stream 7:3"),
-            (lambda: store.update(KEY, _bump), "updating stream 7:3"),
+            # A write whose connection failed may have run (redis-py re-sends it once).
+            (
+                lambda: store.update(KEY, _bump),
+                "updating stream 7:3 (the update may or may not have been stored)",
+            ),
             (store.active_streams, "counting streams"),
             (lambda: store.delete(KEY), "deleting stream 7:3"),
             (store.clear, "clearing streams"),
@@ -784,7 +791,8 @@ def test_redis_clear_works_in_batches_of_1000(redis_server: RedisServer) -> None
 
 def test_redis_refusing_writes_after_a_failed_save_is_unavailable() -> None:
     # MISCONF (a snapshot could not be written): redis-py has no class for it, and inside a
-    # transaction it reports it as "Command # 1 (...) of pipeline caused error: MISCONF ...".
+    # transaction it reports it as "Command # 1 (...) of pipeline caused error: MISCONF ...";
+    # from a script, as "MISCONF ... script: ...".
     with RedisServer() as server:
         store = RedisTrackStore(server.url, prefix="misconf")
         store.update(KEY, _bump)
@@ -800,8 +808,8 @@ def test_redis_refusing_writes_after_a_failed_save_is_unavailable() -> None:
         _wait_until(save_failed, "the background save has failed")
         calls: list[tuple[Callable[[], object], str]] = [
             (store.ping, "answering PING"),
-            (lambda: store.update(KEY, _bump), "updating stream 7:3"),  # both in MULTI / EXEC
-            (lambda: store.delete(KEY), "deleting stream 7:3"),
+            (lambda: store.update(KEY, _bump), "updating stream 7:3"),  # in a script
+            (lambda: store.delete(KEY), "deleting stream 7:3"),  # in MULTI / EXEC
             (store.active_streams, "counting streams"),
             (store.clear, "clearing streams"),
         ]
@@ -896,12 +904,12 @@ def test_redis_checks_an_idle_connection_before_using_it(redis_server: RedisServ
     admin.close()
 
 
-class _ExecReplyDropper:
-    """A TCP relay to Redis that can lose the reply to a transaction Redis has run.
+class _CommitReplyDropper:
+    """A TCP relay to Redis that can lose the reply to an update Redis has stored.
 
-    Once armed, it passes the next EXEC on; when Redis answers it (the first array reply after
-    it: MULTI and the queued commands answer +OK and +QUEUED), it drops the answer and closes the
-    client's connection. The client cannot tell whether its transaction committed.
+    Once armed, it passes the next EVALSHA (an update's commit) on; when Redis answers it (an
+    array reply), it drops the answer and closes the client's connection: the client cannot
+    tell whether its update was stored.
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -935,7 +943,7 @@ class _ExecReplyDropper:
                     upstream.sendall(data)
                     if self.armed.is_set():
                         sent = sent[-16:] + data
-                        exec_sent = exec_sent or b"\r\nEXEC\r\n" in sent
+                        exec_sent = exec_sent or b"\r\nEVALSHA\r\n" in sent
                 if upstream in ready:
                     data = upstream.recv(65536)
                     if not data:
@@ -943,7 +951,7 @@ class _ExecReplyDropper:
                     if exec_sent and b"*" in data:
                         self.armed.clear()
                         self.dropped.set()
-                        return  # closing both connections loses EXEC's reply
+                        return  # closing both connections loses the commit's reply
                     client.sendall(data)
 
     def close(self) -> None:
@@ -954,7 +962,7 @@ class _ExecReplyDropper:
 
 
 def test_redis_commit_whose_reply_was_lost_is_not_applied_twice(redis_server: RedisServer) -> None:
-    relay = _ExecReplyDropper(redis_server.port)
+    relay = _CommitReplyDropper(redis_server.port)
     store = _redis_store(f"redis://127.0.0.1:{relay.port}/0")
     try:
         store.update(KEY, _bump)
@@ -993,23 +1001,6 @@ def test_redis_lost_commit_with_redis_gone_says_the_outcome_is_unknown() -> None
             "(the update may or may not have been stored): "
         ), raised.value
         store.close()
-
-
-def test_reset_returns_the_connection_even_when_redis_hangs() -> None:
-    # Pipeline.reset() raises on a timeout (here: UNWATCH to a frozen server), which would leak
-    # the connection; _reset leaves the pipeline as reset() does and the connection in the pool.
-    with RedisServer() as server:
-        client = redis.Redis.from_url(server.url, socket_timeout=0.2, max_connections=1)
-        pipe = client.pipeline()
-        pipe.watch("k")  # type: ignore[no-untyped-call]
-        server.pause()
-        try:
-            _reset(pipe)
-        finally:
-            server.resume()
-        assert (pipe.watching, pipe.explicit_transaction, pipe.connection) == (False, False, None)
-        assert client.ping() is True  # the pool's only connection is back, and reconnects
-        client.close()
 
 
 def test_redis_backs_off_between_attempts_growing_to_a_cap(
@@ -1069,3 +1060,125 @@ def test_model_versions_do_not_share_streams(redis_server: RedisServer) -> None:
         for store in (old, new, again):
             store.clear()
             store.close()
+
+
+def _commands(admin: redis.Redis) -> dict[str, int]:
+    """Commands Redis has run so far, by name (INFO commandstats), INFO itself left out."""
+    stats = admin.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): int(entry["calls"])
+        for name, entry in stats.items()
+        if name != "cmdstat_info"
+    }
+
+
+def _ran(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {name: n - before.get(name, 0) for name, n in after.items() if n != before.get(name, 0)}
+
+
+def _updates(stored: int, refused: int = 0) -> dict[str, int]:
+    """What Redis counts for update scripts that stored, or refused (a stale version).
+
+    INFO commandstats counts the commands a script runs too; the client sent only the EVALSHAs,
+    one round trip each.
+    """
+    commits = {"set": 1, "time": 1, "zrange": 1, "zadd": 1, "zremrangebyscore": 1, "zcard": 1}
+    counts = {"evalsha": stored + refused, "get": stored + refused}
+    counts.update({name: stored for name in commits} if stored else {})
+    return counts
+
+
+def test_redis_update_is_one_round_trip(redis_server: RedisServer) -> None:
+    store = _redis_store(redis_server.url)
+    admin = redis.Redis.from_url(redis_server.url)
+    store.update(KEY, _bump)  # loads the script (NOSCRIPT, SCRIPT LOAD) once
+    before = _commands(admin)
+    for _ in range(50):
+        store.update(KEY, _bump)
+    assert _ran(before, _commands(admin)) == _updates(50)
+    assert _count(store, KEY) == 51
+    before = _commands(admin)
+    store.update((8, 3), _bump)  # a new stream: also one
+    assert _ran(before, _commands(admin)) == _updates(1)
+    store.clear()
+    admin.close()
+
+
+def test_redis_a_stream_updated_elsewhere_costs_one_more_round_trip(
+    redis_server: RedisServer,
+) -> None:
+    store = _redis_store(redis_server.url)
+    other = RedisTrackStore(redis_server.url, prefix=store.prefix)  # another replica
+    admin = redis.Redis.from_url(redis_server.url)
+    store.update(KEY, _bump)
+    other.update(KEY, _bump)  # never saw the stream: its guess "new" fails, then it commits
+    before = _commands(admin)
+    assert store.update(KEY, _bump) == 3  # its version is stale: answered the stream, then stored
+    assert _ran(before, _commands(admin)) == _updates(1, refused=1)
+    before = _commands(admin)
+    assert store.update(KEY, _bump) == 4
+    assert _ran(before, _commands(admin)) == _updates(1)
+    store.clear()
+    other.close()
+    admin.close()
+
+
+def test_redis_keeps_at_most_cache_streams_versions(redis_server: RedisServer) -> None:
+    store = _redis_store(redis_server.url)
+    store.cache_streams = 2
+    admin = redis.Redis.from_url(redis_server.url)
+    for track in (1, 2, 3):
+        store.update((track, 0), _bump)
+    costs = []
+    for track in (3, 2, 1):  # 1, the least recent, was dropped: its guess "new" fails
+        before = _commands(admin)
+        store.update((track, 0), _bump)
+        costs.append(_ran(before, _commands(admin))["evalsha"])  # round trips
+    assert costs == [1, 1, 2]
+    assert [_count(store, (t, 0)) for t in (1, 2, 3)] == [2, 2, 2]
+    store.clear()
+    admin.close()
+
+
+def test_redis_a_stream_that_expired_and_started_again_is_not_taken_for_the_old_one(
+    redis_server: RedisServer,
+) -> None:
+    store = _redis_store(redis_server.url)
+    other = RedisTrackStore(redis_server.url, prefix=store.prefix)
+    admin = redis.Redis.from_url(redis_server.url)
+    old, new = _memory(4), _memory(7)
+    store.update(KEY, _set(old))
+    admin.delete(f"{store.prefix}:stream:7:3")  # expired
+    other.update(KEY, _set(new))  # the stream starts again, elsewhere, as its first update
+    seen: list[StreamMemory | None] = []
+
+    def step(memory: StreamMemory | None) -> tuple[None, StreamMemory]:
+        seen.append(memory)
+        return None, _memory(9)
+
+    store.update(KEY, step)
+    # First from what this store last saw, refused; then from what the stream holds.
+    assert len(seen) == 2
+    assert seen[0] is not None and seen[0].count == old.count
+    _assert_same(seen[1], new)
+    _assert_same(store.get(KEY), _memory(9))
+    store.clear()
+    other.close()
+    admin.close()
+
+
+def test_redis_hands_out_copies_of_what_it_saw(redis_server: RedisServer) -> None:
+    store = _redis_store(redis_server.url)
+    store.update(KEY, _set(_memory(5)))
+
+    def vandal(memory: StreamMemory | None) -> tuple[None, StreamMemory]:
+        assert memory is not None
+        memory.recent[:] = -1.0  # a step that scribbles on its input, then fails
+        raise RuntimeError("step failed")
+
+    with pytest.raises(RuntimeError):
+        store.update(KEY, vandal)
+    seen: list[StreamMemory | None] = []
+    store.update(KEY, lambda memory: (seen.append(memory), _memory(6))[1:] and (None, _memory(6)))
+    _assert_same(seen[0], _memory(5))
+    store.clear()

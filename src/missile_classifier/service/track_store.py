@@ -19,7 +19,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import random
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -27,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import ClassVar, Self, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -39,7 +41,6 @@ from redis.exceptions import (
     ReadOnlyError,
     ResponseError,
     TryAgainError,
-    WatchError,
 )
 from redis.retry import Retry
 
@@ -281,13 +282,27 @@ class MemoryTrackStore(TrackStore):
         self.clear()
 
 
-# Lua runs atomically in Redis, so the LRU bookkeeping of a commit cannot interleave with another
-# replica's. It uses the server's clock (TIME), so replicas with skewed clocks agree on ages.
-# Scores are microseconds (exact in a double); a score never repeats, so ties cannot reorder.
-# KEYS: stream key, LRU sorted set. ARGV: value, TTL ms, member, max streams, stream key prefix.
-_COMMIT_LUA = """
-local ttl_ms = tonumber(ARGV[2])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl_ms)
+# One script per update, so a prediction costs one round trip. It is a compare-and-set: the
+# value is stored only if the stream still holds the version the caller computed from (a random
+# token, so a stream that expired and started again cannot pass for the old one); otherwise it
+# answers what the stream holds, and the caller computes again from that. Lua runs atomically in
+# Redis, so the LRU bookkeeping cannot interleave with another replica's. It uses the server's
+# clock (TIME), so replicas with skewed clocks agree on ages. Scores are microseconds (exact in a
+# double); a score never repeats, so ties cannot reorder.
+# KEYS: stream key, LRU sorted set.
+# ARGV: expected version ("" absent, "?" a value without one), value, TTL ms, member, max
+# streams, stream key prefix.
+_UPDATE_LUA = """
+local held = redis.call('GET', KEYS[1])
+local version = ''
+if held then
+    version = string.match(held, '^(%x+)|') or '?'
+end
+if version ~= ARGV[1] then
+    return {0, held}
+end
+local ttl_ms = tonumber(ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl_ms)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local score = now
@@ -295,18 +310,20 @@ local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if newest[2] ~= nil and tonumber(newest[2]) >= score then
     score = tonumber(newest[2]) + 1
 end
-redis.call('ZADD', KEYS[2], score, ARGV[3])
+redis.call('ZADD', KEYS[2], score, ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl_ms * 1000)
-local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
 if excess > 0 then
     local victims = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
     for _, member in ipairs(victims) do
-        redis.call('DEL', ARGV[5] .. member)
+        redis.call('DEL', ARGV[6] .. member)
     end
     redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
 end
-return excess
+return {1, excess}
 """
+#: A stored value: ``{version}|{JSON of the memory}`` (the version as the script reads it).
+_VERSIONED = re.compile(rb"^([0-9A-Fa-f]+)\|")
 
 # KEYS: LRU sorted set. ARGV: TTL ms. Members whose stream key has expired are dropped first.
 _COUNT_LUA = """
@@ -323,8 +340,6 @@ _REFUSALS = (ReadOnlyError, OutOfMemoryError, NoPermissionError, ClusterDownErro
 _REFUSAL_PREFIXES = ("MISCONF", "LOADING", "MASTERDOWN")
 #: What redis-py puts between "Command # 1 (DEL ...)" and Redis's error in a pipeline (MULTI/EXEC).
 _PIPELINE_ERROR = " of pipeline caused error: "
-#: Connection-level failures (redis-py's, not the builtins of the same names).
-_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def _redact(url: str) -> str:
@@ -350,15 +365,20 @@ def _is_refusal(error: redis.exceptions.RedisError) -> bool:
 class RedisTrackStore(TrackStore):
     """Streams in Redis, shared by every worker and replica of the service.
 
-    A stream's memory is the JSON of :meth:`StreamMemory.to_dict` under
-    ``{prefix}:stream:{track_id}:{sensor_id}``, with a Redis expiry of ``ttl_seconds``. The sorted
-    set ``{prefix}:streams`` holds every stream's last-update time (server clock) for the LRU cap
+    A stream's memory is stored under ``{prefix}:stream:{track_id}:{sensor_id}`` as
+    ``{version}|{JSON of StreamMemory.to_dict}``, with a Redis expiry of ``ttl_seconds``; the
+    version is a random token that changes with every update. The sorted set
+    ``{prefix}:streams`` holds every stream's last-update time (server clock) for the LRU cap
     across replicas and for counting.
 
-    Updates are optimistic transactions: WATCH the stream's key, read it, run ``step`` here,
-    then MULTI / commit script / EXEC. If another update of the stream committed in between,
-    EXEC fails and the update starts over, a bounded number of times with jittered backoff.
-    The commit script stores the value and does the LRU bookkeeping in one atomic step.
+    An update is one round trip in the usual case: this process keeps the version and memory it
+    last saw of each stream (at most :attr:`cache_streams` of them), runs ``step`` on that, and
+    sends the result in a compare-and-set script that stores it only if the stream still holds
+    that version. A client's points usually reach the same worker (one keep-alive connection),
+    so it usually does. If another worker or replica updated the stream meanwhile (or it expired,
+    or this process never saw it), the script answers what the stream holds instead and the
+    update runs again on that: two round trips. Repeated losses start over a bounded number of
+    times with jittered backoff.
 
     Connection failures, timeouts and refusals become :class:`StoreUnavailable`, quickly (one
     immediate reconnect attempt, then ``socket_timeout`` at most per call); the client reconnects
@@ -379,6 +399,9 @@ class RedisTrackStore(TrackStore):
     max_backoff: float = 0.02
     #: Seconds a pooled connection may idle before it is checked with a PING before use.
     health_check_interval: ClassVar[int] = 30
+    #: Streams whose last seen version and memory this process keeps (least recent dropped):
+    #: about 2 KB each. A stream not kept costs one more round trip on its next update.
+    cache_streams: int = 10_000
 
     def __init__(
         self,
@@ -407,7 +430,10 @@ class RedisTrackStore(TrackStore):
             health_check_interval=self.health_check_interval,
             retry=retry,
         )
+        self._update_script = self._client.register_script(_UPDATE_LUA)
         self._count_script = self._client.register_script(_COUNT_LUA)
+        self._seen: OrderedDict[str, tuple[str, StreamMemory | None]] = OrderedDict()
+        self._seen_lock = threading.Lock()
 
     def _key(self, key: StreamKey) -> tuple[str, str]:
         """Redis key and LRU member of a stream."""
@@ -415,20 +441,30 @@ class RedisTrackStore(TrackStore):
         return self._stream_prefix + member, member
 
     @contextmanager
-    def _available(self, action: str) -> Iterator[None]:
-        """Turn Redis being unreachable or refusing into :class:`StoreUnavailable`."""
+    def _available(self, action: str, *, writing: bool = False) -> Iterator[None]:
+        """Turn Redis being unreachable or refusing into :class:`StoreUnavailable`.
+
+        With ``writing``, a timeout or a broken connection leaves the outcome unknown (the
+        command may have run, and redis-py re-sends it once on a new connection), and the
+        message says so. A refusal is Redis's answer: nothing was written.
+        """
+        unknown = "the update may or may not have been stored"
         try:
             yield
-        except WatchError:
-            raise
         except redis.exceptions.TimeoutError as error:
+            if writing:
+                raise StoreUnavailable(
+                    f"Redis at {_redact(self.url)} did not answer in time while {action}; "
+                    f"{unknown}: {error}"
+                ) from error
             raise StoreUnavailable(
                 f"Redis at {_redact(self.url)} did not answer within {self.socket_timeout} s "
                 f"while {action}: {error}"
             ) from error
         except redis.exceptions.ConnectionError as error:
+            doing = f"{action} ({unknown})" if writing else action
             raise StoreUnavailable(
-                f"Redis at {_redact(self.url)} is unreachable while {action}: {error}"
+                f"Redis at {_redact(self.url)} is unreachable while {doing}: {error}"
             ) from error
         except redis.exceptions.RedisError as error:
             if not _is_refusal(error):
@@ -437,95 +473,88 @@ class RedisTrackStore(TrackStore):
                 f"Redis at {_redact(self.url)} refused {action}: {error}"
             ) from error
 
-    def _decode(self, raw: Any, member: str) -> StreamMemory | None:
-        """The stored memory; ``None`` if absent or unreadable.
+    def _decode(self, raw: bytes | None, member: str) -> tuple[str, StreamMemory | None]:
+        """A stored value's version and memory: ``("", None)`` if absent.
 
-        A value this version cannot read (written by an incompatible version during a rolling
+        A memory this version cannot read (written by an incompatible version during a rolling
         upgrade, or damaged) is treated like an expired stream: the stream starts afresh, which
         clients must handle anyway, instead of failing every later point of the stream.
         """
         if raw is None:
-            return None
+            return "", None
+        versioned = _VERSIONED.match(raw)
+        version = versioned.group(1).decode() if versioned else "?"
+        payload = raw[versioned.end() :] if versioned else raw
         try:
-            return StreamMemory.from_dict(json.loads(raw))
+            return version, StreamMemory.from_dict(json.loads(payload))
         except (ValueError, KeyError, TypeError) as error:
             _log.warning(
                 "stream %s in %s is unreadable, starting it afresh: %r", member, self.prefix, error
             )
-            return None
+            return version, None
+
+    def _remember(self, member: str, version: str, memory: StreamMemory | None) -> None:
+        with self._seen_lock:
+            self._seen[member] = (version, memory)
+            self._seen.move_to_end(member)
+            while len(self._seen) > self.cache_streams:
+                self._seen.popitem(last=False)
+
+    def _forget(self, member: str | None = None) -> None:
+        with self._seen_lock:
+            if member is None:
+                self._seen.clear()
+            else:
+                self._seen.pop(member, None)
 
     def update(self, key: tuple[int, int], step: Step[T]) -> T:
         name, member = self._key(_normalize(key))
         action = f"updating stream {member}"
+        with self._seen_lock:
+            # Not seen: guess it is new (one round trip if so, two if not).
+            version, memory = self._seen.get(member, ("", None))
         for attempt in range(self.max_attempts):
             if attempt:
                 # Jittered, growing pauses spread out writers that keep colliding.
                 time.sleep(random.uniform(0, min(self.max_backoff, 0.0002 * 2**attempt)))
-            done = self._attempt(name, member, step, action)
-            if done is not None:
-                return done[0]
+            result, new_memory = step(None if memory is None else _copy(memory))
+            token = os.urandom(8).hex()
+            value = f"{token}|{json.dumps(new_memory.to_dict())}".encode()
+            args: list[str | bytes | int] = [
+                version,
+                value,
+                self._ttl_ms,
+                member,
+                self.max_streams,
+                self._stream_prefix,
+            ]
+            try:
+                with self._available(action, writing=True):
+                    stored, held = self._update_script(keys=[name, self._lru_key], args=args)
+            except StoreUnavailable:
+                self._forget(member)  # what the stream holds is unknown now
+                raise
+            # A lost reply to a commit that happened, retried on a new connection, finds our
+            # own version: stored all the same (running step again would apply it twice).
+            if stored or held == value:
+                self._remember(member, token, new_memory)
+                return result
+            version, memory = self._decode(held, member)
+            self._remember(member, version, memory)
         raise StoreConflict(
             f"gave up {action} after {self.max_attempts} attempts: other updates of the same "
             "stream kept committing first"
         )
 
-    def _attempt(self, name: str, member: str, step: Step[T], action: str) -> tuple[T] | None:
-        """One optimistic transaction: ``(result,)`` if it committed, ``None`` to start over."""
-        pipe = self._client.pipeline()
-        try:
-            try:
-                with self._available(action):
-                    pipe.watch(name)  # type: ignore[no-untyped-call]
-                    raw = pipe.get(name)
-            except WatchError:
-                return None  # the connection broke after WATCH; nothing was written
-            result, memory = step(self._decode(raw, member))  # its exceptions propagate unchanged
-            payload = json.dumps(memory.to_dict())
-            pipe.multi()
-            pipe.eval(
-                _COMMIT_LUA,
-                2,
-                name,
-                self._lru_key,
-                payload,
-                self._ttl_ms,
-                member,
-                self.max_streams,
-                self._stream_prefix,
-            )
-            try:
-                with self._available(action):
-                    try:
-                        pipe.execute()
-                    except redis.exceptions.TimeoutError as error:
-                        raise StoreUnavailable(
-                            f"Redis at {_redact(self.url)} did not answer in time while {action}; "
-                            f"the update may or may not have been stored: {error}"
-                        ) from error
-            except WatchError as error:
-                if isinstance(error.__context__, _UNREACHABLE):
-                    # The connection broke during EXEC, so the commit may have happened: it did
-                    # if the stream holds our value; otherwise start over from what it holds.
-                    return (result,) if self._confirm(name, payload, action) else None
-                return None  # another update of this stream committed first: redo on top of it
-            return (result,)
-        finally:
-            _reset(pipe)
-
-    def _confirm(self, name: str, payload: str, action: str) -> bool:
-        """Whether ``payload`` is what the stream's key holds (after an ambiguous EXEC)."""
-        with self._available(f"{action} (the update may or may not have been stored)"):
-            stored = self._client.get(name)
-        return stored == payload.encode()
-
     def get(self, key: tuple[int, int]) -> StreamMemory | None:
         name, member = self._key(_normalize(key))
         with self._available(f"reading stream {member}"):
             raw = self._client.get(name)
-        return self._decode(raw, member)
+        return self._decode(cast(bytes | None, raw), member)[1]
 
     def delete(self, key: tuple[int, int]) -> bool:
         name, member = self._key(_normalize(key))
+        self._forget(member)
         with self._available(f"deleting stream {member}"), self._client.pipeline() as pipe:
             pipe.delete(name)
             pipe.zrem(self._lru_key, member)
@@ -542,6 +571,7 @@ class RedisTrackStore(TrackStore):
             self._client.ping()
 
     def clear(self) -> None:
+        self._forget()
         pattern = _glob_escape(self._stream_prefix) + "*"
         with self._available("clearing streams"):
             batch: list[bytes] = []
@@ -553,25 +583,8 @@ class RedisTrackStore(TrackStore):
             self._client.delete(*batch, self._lru_key)
 
     def close(self) -> None:
+        self._forget()
         self._client.close()
-
-
-def _reset(pipe: redis.client.Pipeline) -> None:
-    """UNWATCH and return a pipeline's connection to the pool, even if Redis stopped answering.
-
-    ``Pipeline.reset`` copes with a broken connection but raises on a timeout, which would both
-    leak the connection and replace the exception being handled.
-    """
-    try:
-        pipe.reset()
-    except redis.exceptions.RedisError:
-        connection = pipe.connection
-        pipe.watching = False
-        pipe.explicit_transaction = False
-        if connection is not None:
-            connection.disconnect()  # type: ignore[no-untyped-call]  # a new connection has no WATCH left over
-            pipe.connection_pool.release(connection)
-            pipe.connection = None
 
 
 def _glob_escape(text: str) -> str:
