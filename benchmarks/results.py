@@ -110,8 +110,16 @@ def record(
     data["runs"] = dict(sorted(data["runs"].items()))
     path = path_of(benchmark, results_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=_plain)
+    path.write_text(text + "\n", encoding="utf-8")
     return path
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds (what ``json`` cannot write itself)."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON: {value!r}")
 
 
 def num(value: float | None, spec: str = ".2f") -> str:
