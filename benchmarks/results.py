@@ -62,12 +62,12 @@ def _commit() -> str | None:
     return done.stdout.strip() or None
 
 
-def path_of(benchmark: str, results_dir: Path = RESULTS_DIR) -> Path:
-    """Where ``benchmark``'s results file is."""
-    return results_dir / f"{benchmark}.json"
+def path_of(benchmark: str, results_dir: Path | None = None) -> Path:
+    """Where ``benchmark``'s results file is (in :data:`RESULTS_DIR` unless told)."""
+    return (results_dir or RESULTS_DIR) / f"{benchmark}.json"
 
 
-def load(benchmark: str, results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
+def load(benchmark: str, results_dir: Path | None = None) -> dict[str, Any]:
     """The results file of ``benchmark`` (an empty one if there is none yet)."""
     path = path_of(benchmark, results_dir)
     if not path.is_file():
@@ -76,21 +76,12 @@ def load(benchmark: str, results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
     return data
 
 
-def run(benchmark: str, key: str, results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
-    """One run's ``results``; a clear error naming the file when it is not there."""
-    runs = load(benchmark, results_dir)["runs"]
-    if key not in runs:
-        raise KeyError(f"{path_of(benchmark, results_dir)}: no run {key!r} (has {sorted(runs)})")
-    results: dict[str, Any] = runs[key]["results"]
-    return results
-
-
 def record(
     benchmark: str,
     key: str,
     results: dict[str, Any],
     *,
-    results_dir: Path = RESULTS_DIR,
+    results_dir: Path | None = None,
     argv: list[str] | None = None,
 ) -> Path:
     """Write ``results`` as run ``key`` of ``benchmark``'s file, dated today; return the path."""
