@@ -20,7 +20,7 @@ DEPLOY_VENV ?= .venv-deploy
 DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 OVERLAYS := minikube production
 
-.PHONY: run test lint format bench clean install system-deps deploy-check render mutation
+.PHONY: run test lint format bench clean install system-deps deploy-check render mutation docs docs-check
 
 install: $(STAMP)
 
@@ -98,7 +98,7 @@ mutation: $(STAMP) system-deps
 	rm -rf mutants .mutation-cache
 	MISSILE_CLASSIFIER_TEST_BUNDLE_CACHE=$(CURDIR)/.mutation-cache \
 		$(VENV)/bin/mutmut run --max-children 2 > mutation.log 2>&1 || { tail -n 40 mutation.log; exit 1; }
-	$(PY) scripts/mutation_score.py
+	$(PY) scripts/mutation_score.py --record
 
 # Rewrite deploy/kubernetes/rendered/*.yaml after changing a kustomization.
 render: system-deps
@@ -110,10 +110,22 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests benchmarks scripts
 	$(VENV)/bin/ruff format src tests benchmarks scripts
 
+# Each benchmark records its results in docs/results/<benchmark>.json; the README and docs/
+# figures are then regenerated from them (review with git diff).
 bench: $(STAMP)
-	$(PY) benchmarks/simulate_speed.py
-	$(PY) benchmarks/train_targets.py --profile challenge
-	$(PY) benchmarks/predict_speed.py --model /tmp/train-targets/models
+	$(PY) benchmarks/simulate_speed.py --record
+	$(PY) benchmarks/train_targets.py --profile challenge --record
+	$(PY) benchmarks/predict_speed.py --model /tmp/train-targets/models --record
+	$(PYTHON) scripts/docs_results.py --write
+
+# The measured figures of README.md and docs/ against docs/results/*.json (standard library
+# only): `docs` rewrites them, `docs-check` fails when one is stale (tests/test_docs_results.py
+# runs the same check in `make test`).
+docs:
+	$(PYTHON) scripts/docs_results.py --write
+
+docs-check:
+	$(PYTHON) scripts/docs_results.py --check
 
 clean:
 	rm -rf $(VENV) $(DEPLOY_VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage htmlcov \

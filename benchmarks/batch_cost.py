@@ -1,12 +1,13 @@
 """Benchmark: the cost of a /batch_predict request is bounded by its size, however it is split.
 
 Usage:
-    python benchmarks/batch_cost.py --model models [--points 10000] [--repeat 5]
+    python benchmarks/batch_cost.py --model models [--points 10000] [--repeat 5] [--record]
 
 Starts ``missile-classifier serve`` (memory store, 1 worker) on a free port and posts the same
 points twice over: as ``--points / 1000`` tracks, and with no ``track_id`` (one stream per
 point, each classified alone). Prints the time of each request (median and spread of
-``--repeat`` runs, one after the other in one sitting) and the ratio trackless / tracks.
+``--repeat`` runs, one after the other in one sitting) and the ratio trackless / tracks;
+``--record`` writes them as run ``<points>`` of docs/results/batch_cost.json.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+import results as results_files  # benchmarks/results.py
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from server import Server  # the tests' helper, reused
@@ -47,6 +50,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("models"))
     parser.add_argument("--points", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--record", action="store_true", help="write the results to docs/results/batch_cost.json"
+    )
     args = parser.parse_args()
     bodies = {
         "in tracks": {"samples": samples(args.points, tracks=True)},
@@ -63,13 +69,24 @@ def main() -> None:
                 response = session.post(server.url + "/batch_predict", json=body, timeout=60)
                 times[name].append(time.perf_counter() - start)
                 response.raise_for_status()
-    for name, values in times.items():
-        print(
-            f"{args.points:,} points {name:<17} median {statistics.median(values):.3f} s "
-            f"(min {min(values):.3f}, max {max(values):.3f}, {args.repeat} runs)"
-        )
     ratio = statistics.median(times["without track_id"]) / statistics.median(times["in tracks"])
-    print(f"ratio without track_id / in tracks: {ratio:.2f} (target <= 2)")
+    results = {
+        "points": args.points,
+        "requests": {
+            name: {
+                "times_s": values,
+                "median_s": statistics.median(values),
+                "min_s": min(values),
+                "max_s": max(values),
+                "runs": args.repeat,
+            }
+            for name, values in times.items()
+        },
+        "ratio": ratio,
+    }
+    print("\n".join(results_files.batch_cost_lines(results)))
+    if args.record:
+        print(f"recorded {results_files.record('batch_cost', str(args.points), results)}")
 
 
 if __name__ == "__main__":

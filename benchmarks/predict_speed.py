@@ -1,12 +1,13 @@
 """Benchmark: rows per second of ``predict`` (CSV in, CSV out) and of in-memory batch scoring.
 
 Usage:
-    python benchmarks/predict_speed.py --model models [--tracks 300] [--repeats 3]
+    python benchmarks/predict_speed.py --model models [--tracks 300] [--repeats 3] [--record]
 
 Simulates ``--tracks`` ballistic tracks (1–3 sensors each, irregular sampling) into a CSV,
 then times (a) ``predict_csv`` end to end, reading, validating, featurising, scoring and
 writing, and (b) ``ModelInferenceService.predict_batch`` on the same rows already in memory.
-Prints the median over the repeats.
+Prints the median over the repeats; ``--record`` writes every repeat's rows/s, their median,
+minimum and maximum as run ``ballistic-<tracks>`` of docs/results/predict_speed.json.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import results as results_files  # benchmarks/results.py
 from missile_classifier.predict import predict_csv
 from missile_classifier.schema import frame_columns
 from missile_classifier.scoring.inference import ModelInferenceService
@@ -28,6 +30,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("models"))
     parser.add_argument("--tracks", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--record", action="store_true", help="write the results to docs/results/predict_speed.json"
+    )
     args = parser.parse_args()
     service = ModelInferenceService(args.model)
     frame = simulate_dataset("ballistic", args.tracks, seed=9, test_fraction=0.0).train
@@ -42,11 +47,25 @@ def main() -> None:
             service.predict_batch(columns)
             memory_times.append(time.perf_counter() - start)
     rows = len(frame)
-    for name, times in (("predict CSV→CSV", csv_times), ("in-memory batch", memory_times)):
+    results: dict[str, object] = {"tracks": args.tracks, "rows": rows}
+    for key, name, times in (
+        ("csv", "predict CSV→CSV", csv_times),
+        ("memory", "in-memory batch", memory_times),
+    ):
         median = statistics.median(times)
         print(
             f"{name:<16} {rows:>10,} rows  median {median:6.2f} s  {rows / median:>10,.0f} rows/s"
         )
+        rates = [round(rows / t) for t in times]
+        results[key] = {
+            "rows_per_s": rates,
+            "median": round(rows / median),
+            "min": min(rates),
+            "max": max(rates),
+        }
+    if args.record:
+        path = results_files.record("predict_speed", f"ballistic-{args.tracks}", results)
+        print(f"recorded {path}")
 
 
 if __name__ == "__main__":

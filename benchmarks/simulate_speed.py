@@ -1,10 +1,11 @@
 """Benchmark: how fast each simulator profile makes tracks and writes them.
 
 Usage:
-    python benchmarks/simulate_speed.py [--tracks 1000] [--repeats 3]
+    python benchmarks/simulate_speed.py [--tracks 1000] [--repeats 3] [--record]
 
 Prints, per profile, the median wall time over the repeats of simulating ``--tracks`` tracks
 and of writing them to CSV, with rows per second. Run on an idle machine; quote medians.
+``--record`` writes the table as run ``<tracks>`` of docs/results/simulate_speed.json.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+import results as results_files  # benchmarks/results.py
 from missile_classifier.simulation.dataset import PROFILES, simulate_dataset, write_dataset
 
 T = TypeVar("T")
@@ -38,11 +40,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    print(
-        f"{'profile':<10} {'tracks':>7} {'rows':>10} {'simulate s':>11} {'rows/s':>11} "
-        f"{'write s':>8} {'MB':>6}"
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write the results to docs/results/simulate_speed.json",
     )
+    args = parser.parse_args()
+    profiles = {}
     for profile in PROFILES:
         dataset, sim_s = timed(
             partial(simulate_dataset, profile, args.tracks, seed=1), args.repeats
@@ -51,10 +55,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             _, write_s = timed(partial(write_dataset, dataset, tmp), args.repeats)
             size = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 1e6
-        print(
-            f"{profile:<10} {args.tracks:>7} {rows:>10,} {sim_s:>11.2f} {rows / sim_s:>11,.0f} "
-            f"{write_s:>8.2f} {size:>6.0f}"
-        )
+        profiles[profile] = {
+            "tracks": args.tracks,
+            "rows": rows,
+            "simulate_s": sim_s,
+            "rows_per_s": round(rows / sim_s),
+            "write_s": write_s,
+            "megabytes": size,
+        }
+    results = {"tracks": args.tracks, "repeats": args.repeats, "profiles": profiles}
+    print("\n".join(results_files.simulate_speed_lines(results)))
+    if args.record:
+        path = results_files.record("simulate_speed", str(args.tracks), results)
+        print(f"recorded {path}")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,14 @@ Usage:
         [--epochs 100] [--batch-size 32] [--lstm-units 64] [--learning-rate 0.001]
         [--patience 5] [--encode altitude,altitude_over_max,velocity_up|none]
         [--encoding-kind thermometer|piecewise-linear]
-        [--workdir /tmp/train-targets]
+        [--workdir /tmp/train-targets] [--record]
 
 Simulates a dataset (train and held-out test tracks), runs the same training job as
 ``missile-classifier train`` and prints, for the LSTM and every baseline, F1 on the held-out
 rows, the onset error over held-out streams (median and maximum of |predicted − true|), the
 share of streams whose onset is within 0.5 s, flicker, and the wall time of training.
+``--record`` writes them as run ``<profile>-<tracks>-<seed>`` of docs/results/train_targets.json,
+which the README's comparison table and targets are generated from.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+import results as results_files  # benchmarks/results.py
 from missile_classifier.scoring.encoding import ENCODING_KINDS
 from missile_classifier.simulation.dataset import simulate_dataset, write_dataset
 from missile_classifier.training.config import TrainConfig
@@ -44,6 +47,9 @@ def main() -> None:
         "--encoding-kind", default=TrainConfig.encoding_kind, choices=ENCODING_KINDS
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/train-targets"))
+    parser.add_argument(
+        "--record", action="store_true", help="write the results to docs/results/train_targets.json"
+    )
     args = parser.parse_args()
     data = args.workdir / f"{args.profile}-{args.tracks}-{args.seed}"
     if not (data / "train.csv").exists():
@@ -71,22 +77,38 @@ def main() -> None:
         f"patience={args.patience} encode={args.encode} ({args.encoding_kind}): "
         f"trained in {result.seconds:.0f} s"
     )
-    print(
-        f"{'model':<20} {'F1':>7} {'onset med s':>11} {'onset max s':>11} {'≤0.5 s':>7} "
-        f"{'missed':>6} {'flicker':>7}"
-    )
+    models = {}
     for name, metrics in result.metrics.items():
         tracks = metrics["tracks"]
-        onset = tracks["onset_error_s"]
-        print(
-            f"{name:<20} {metrics['f1']:>7.4f} {_num(onset['median_abs']):>11} "
-            f"{_num(onset['max_abs']):>11} {tracks['within_tolerance']:>7.1%} "
-            f"{tracks['missed_onsets']:>6} {tracks['flicker']['total']:>7}"
-        )
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+        models[name] = {
+            "f1": metrics["f1"],
+            "onset_median_s": tracks["onset_error_s"]["median_abs"],
+            "onset_max_s": tracks["onset_error_s"]["max_abs"],
+            "within_tolerance": tracks["within_tolerance"],
+            "missed_onsets": tracks["missed_onsets"],
+            "flicker": tracks["flicker"]["total"],
+        }
+    results = {
+        "profile": args.profile,
+        "tracks": args.tracks,
+        "seed": args.seed,
+        "config": {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lstm_units": args.lstm_units,
+            "learning_rate": args.learning_rate,
+            "patience": args.patience,
+            "encode": args.encode,
+            "encoding_kind": args.encoding_kind,
+        },
+        "seconds": round(result.seconds, 1),
+        "streams": result.metrics["LSTM"]["tracks"]["streams"],
+        "models": models,
+    }
+    print("\n".join(results_files.comparison_lines(results)))
+    if args.record:
+        key = f"{args.profile}-{args.tracks}-{args.seed}"
+        print(f"recorded {results_files.record('train_targets', key, results)}")
 
 
 if __name__ == "__main__":

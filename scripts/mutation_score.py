@@ -1,23 +1,30 @@
 """Mutation score per module after `mutmut run`, checked against the targets in pyproject.toml.
 
 Usage (what `make mutation` runs after `mutmut run`):
-    python scripts/mutation_score.py
+    python scripts/mutation_score.py [--record]
 
 A mutant counts as killed when a test failed or timed out under it. Mutants listed in
 ``tests/mutation_equivalents.toml`` are equivalent (no test can tell them from the original);
 each entry records the mutated line, so an entry that no longer names that mutant (after the
 code changed and mutmut renumbered) fails the check instead of hiding another mutant.
 Exit status 1 when a module is below its target, has no mutants, or an entry is stale.
+``--record`` also writes the table to docs/results/mutation.json, which the README's mutation
+table is generated from (``make docs``).
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
 import tomllib
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import results as results_files  # benchmarks/results.py
 
 ROOT = Path(__file__).resolve().parents[1]
 MUTMUT = str(Path(sys.executable).parent / "mutmut")
@@ -70,14 +77,20 @@ def stale_equivalents(listed: dict[str, dict[str, str]], status: dict[str, str])
     return problems
 
 
-def main() -> int:
-    """Print the table and return the exit status."""
+def main(argv: list[str] | None = None) -> int:
+    """Print the table (and record it with ``--record``); return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--record", action="store_true", help="write the table to docs/results/mutation.json"
+    )
+    args = parser.parse_args(argv)
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     targets: dict[str, float] = pyproject["tool"]["missile-classifier"]["mutation-targets"]
     by_module = results()
     listed = equivalents()
     status = {name: s for module in by_module.values() for name, s in module.items()}
     failures = stale_equivalents(listed, status)
+    table: dict[str, dict[str, Any]] = {}
     print(
         f"{'module':45} {'mutants':>8} {'killed':>7} {'equiv.':>7} {'survived':>9} "
         f"{'score':>7} {'target':>7}"
@@ -90,6 +103,14 @@ def main() -> int:
         )
         judged = len(mutants) - counts["equivalent"]
         score = 100.0 * counts["killed"] / judged if judged else 0.0
+        table[module] = {
+            "mutants": len(mutants),
+            "killed": counts["killed"],
+            "equivalent": counts["equivalent"],
+            "survived": judged - counts["killed"],
+            "score": score,
+            "target": target,
+        }
         print(
             f"{module:45} {len(mutants):>8} {counts['killed']:>7} {counts['equivalent']:>7} "
             f"{judged - counts['killed']:>9} {score:>6.1f}% {target:>6.0f}%"
@@ -100,6 +121,10 @@ def main() -> int:
             failures.append(f"{module}: {score:.1f}% killed, below the target {target:.0f}%")
     for failure in failures:
         print(f"FAIL {failure}", file=sys.stderr)
+    if args.record:
+        total = sum(row["mutants"] for row in table.values())
+        record = {"mutants": total, "modules": table, "failures": failures}
+        print(f"recorded {results_files.record('mutation', 'default', record)}")
     return 1 if failures else 0
 
 

@@ -1,0 +1,397 @@
+"""Tie the measured figures of README.md and docs/ to the benchmarks' results files.
+
+Usage:
+    python scripts/docs_results.py --check   # exit 1 and say where when a figure is stale
+    python scripts/docs_results.py --write   # rewrite the figures from docs/results/*.json
+
+Two kinds of figure, both read from ``docs/results/<benchmark>.json`` (see
+``benchmarks/results.py``; a benchmark run with ``--record`` rewrites its file):
+
+* **Blocks**: a table or an output listing between ``<!-- results:VIEW[:RUN] -->`` and
+  ``<!-- /results -->`` (HTML comments, invisible when rendered) is generated whole by the view
+  of that name in :data:`VIEWS`; ``--check`` fails unless the text between the markers is
+  exactly what the view makes.
+* **Figures in prose** (``docs/results/figures.toml``): a sentence such as
+  ``"LSTM {models/LSTM/f1:.4f} (altitude threshold"`` names values of a results file by their
+  path and how they are printed. The sentence must occur once in its document, with each value
+  as the results file gives it *at the printed precision* (the tolerance: a figure printed to
+  four decimals must equal the result rounded to four decimals; counts exactly). Whitespace in
+  the sentence matches any whitespace, line breaks included.
+
+Formats are Python's (``.4f``, ``,.0f``, ``.1%``) plus ``sN`` / ``,sN`` (N significant
+digits, halves rounded up, ``,`` for thousands: 51,686 → ``,s4`` → 51,690) and ``pN`` (a share
+as a percentage with N decimals, without the sign: 0.92 → ``p0`` → 92).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import results as results_files  # benchmarks/results.py
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(
+    r"(?P<open><!-- results:(?P<view>[\w.-]+)(?::(?P<run>[\w.-]+))? -->\n)"
+    r"(?P<body>.*?)"
+    r"(?P<close><!-- /results -->)",
+    re.DOTALL,
+)
+PLACEHOLDER = re.compile(r"\{(?P<path>[^{}:]+)(?::(?P<spec>[^{}]*))?\}")
+NUMBER = r"[-+]?\d[\d,]*(?:\.\d+)?%?"
+DATE = r"\d{4}-\d{2}-\d{2}"
+
+
+class Results:
+    """The results files under ``root``, loaded once each, with derived values added."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "docs" / "results"
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    def file(self, benchmark: str) -> dict[str, Any]:
+        if benchmark not in self._cache:
+            path = results_files.path_of(benchmark, self.dir)
+            if not path.is_file():
+                raise LookupError(f"no results file {path}")
+            data = results_files.load(benchmark, self.dir)
+            if benchmark in DERIVED:
+                data["derived"] = DERIVED[benchmark](data)
+            self._cache[benchmark] = data
+        return self._cache[benchmark]
+
+    def run(self, benchmark: str, key: str | None) -> dict[str, Any]:
+        runs = self.file(benchmark)["runs"]
+        if key not in runs:
+            raise LookupError(f"{benchmark}.json has no run {key!r} (it has {sorted(runs)})")
+        results: dict[str, Any] = runs[key]["results"]
+        return results
+
+    def value(self, benchmark: str, path: str) -> Any:
+        node: Any = self.file(benchmark)
+        for part in path.split("/"):
+            if not isinstance(node, dict) or part not in node:
+                raise LookupError(f"{benchmark}.json has no value at {path!r} (no {part!r})")
+            node = node[part]
+        return node
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+
+def fmt(value: Any, spec: str) -> str:
+    """``value`` as the docs print it (see the module's docstring for the formats)."""
+    if value is None:
+        raise ValueError("the value is null (not recorded)")
+    significant = re.fullmatch(r"(,?)s(\d+)", spec)
+    if significant:
+        comma, digits = significant[1], int(significant[2])
+        if value == 0:
+            return "0"
+        exact = Decimal(str(value))
+        places = digits - 1 - exact.adjusted()  # adjusted(): the exponent of the first digit
+        rounded = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        return format(rounded, f"{comma}.{max(0, places)}f")
+    percent = re.fullmatch(r"p(\d+)", spec)
+    if percent:
+        return format(100 * value, f".{percent[1]}f")
+    return format(value, spec)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f} %"
+
+
+def _num(value: float | None, spec: str = ".2f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+# -- views: generated blocks -------------------------------------------------------------------
+
+
+def _code(lines: list[str]) -> str:
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
+def _table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def training_comparison(results: Results, run: str | None) -> str:
+    """``train_targets``' comparison table, as the benchmark prints it."""
+    return _code(results_files.comparison_lines(results.run("train_targets", run)))
+
+
+def mutation_table(results: Results, run: str | None) -> str:
+    """The killed share per module, as ``scripts/mutation_score.py`` computes it."""
+    modules = results.run("mutation", run or "default")["modules"]
+    rows = [
+        [
+            module.removeprefix("missile_classifier."),
+            str(m["mutants"]),
+            str(m["killed"]),
+            str(m["equivalent"]),
+            str(m["survived"]),
+            f"{m['score']:.1f} %",
+            f"{m['target']:.0f} %",
+        ]
+        for module, m in modules.items()
+    ]
+    header = ["module", "mutants", "killed", "equivalent", "survived", "score", "target"]
+    return _table(header, ["---"] + ["---:"] * 6, rows)
+
+
+def robustness_table(results: Results, run: str | None) -> str:
+    """One run of ``robustness``: F1, onset error, on time, flicker, max unsure per condition.
+
+    Not-observable conditions are not starred: the text around the table says what they mean
+    for the run's profile.
+    """
+    conditions = results.run("robustness", run)["conditions"]
+    rows = [
+        [
+            name,
+            f"{c['interval_s']:g}",
+            _num(c["f1"], ".4f"),
+            f"{_num(c['onset_error_median_s'])} / {_num(c['onset_error_max_s'])}",
+            _pct(c["within_tolerance"]),
+            _num(c["flicker"], "d"),
+            _pct(c["not_established"]),
+        ]
+        for name, c in conditions.items()
+    ]
+    header = [
+        "condition",
+        "interval (s)",
+        "F1",
+        "onset error median / max, s",
+        "on time",
+        "flicker",
+        "max unsure",
+    ]
+    return _table(header, ["---"] + ["---:"] * 6, rows)
+
+
+def batch_cost(results: Results, run: str | None) -> str:
+    """``batch_cost``'s output."""
+    return _code(results_files.batch_cost_lines(results.run("batch_cost", run)))
+
+
+def simulate_speed(results: Results, run: str | None) -> str:
+    """``simulate_speed``'s table."""
+    return _code(results_files.simulate_speed_lines(results.run("simulate_speed", run)))
+
+
+#: Block views by name: ``<!-- results:NAME:RUN -->`` (RUN is the key of a run in the file).
+VIEWS: dict[str, Callable[[Results, str | None], str]] = {
+    "training-comparison": training_comparison,
+    "mutation-table": mutation_table,
+    "robustness-table": robustness_table,
+    "batch-cost": batch_cost,
+    "simulate-speed": simulate_speed,
+}
+
+
+# -- derived values: figures the prose states about several values ----------------------------
+
+
+def robustness_derived(data: dict[str, Any]) -> dict[str, Any]:
+    """Per profile, over all its runs: the lowest F1s the targets speak of.
+
+    ``derived/<profile>/lowest_f1`` (and ``lowest_condition``): over observable conditions whose
+    interval is at most 2 s; ``lowest_f1_any``/``lowest_condition_any``: at any interval;
+    ``min_f1/<condition>``: the lowest of the runs; ``unobservable_f1``: the lowest F1 of a
+    condition whose onset is not observable; ``worst_median_s``: the largest median onset error.
+    """
+    by_profile: dict[str, list[dict[str, Any]]] = {}
+    for entry in data["runs"].values():
+        by_profile.setdefault(entry["results"]["profile"], []).append(entry["results"])
+    derived: dict[str, Any] = {}
+    for profile, runs in by_profile.items():
+        rows = [c for run in runs for c in run["conditions"].values()]
+        seen = [c for c in rows if c["observable"] and c["f1"] is not None]
+        short = [c for c in seen if c["interval_s"] <= 2.0]
+        lowest = min(short, key=lambda c: c["f1"])
+        lowest_any = min(seen, key=lambda c: c["f1"])
+        medians = [c["onset_error_median_s"] for c in seen if c["onset_error_median_s"] is not None]
+        min_f1: dict[str, float] = {}
+        for c in rows:
+            if c["f1"] is not None:
+                min_f1[c["condition"]] = min(c["f1"], min_f1.get(c["condition"], math.inf))
+        derived[profile] = {
+            "lowest_f1": lowest["f1"],
+            "lowest_condition": lowest["condition"],
+            "lowest_f1_any": lowest_any["f1"],
+            "lowest_condition_any": lowest_any["condition"],
+            "min_f1": min_f1,
+            "unobservable_f1": min(
+                (c["f1"] for c in rows if not c["observable"] and c["f1"] is not None),
+                default=None,
+            ),
+            "worst_median_s": max(medians, default=None),
+        }
+    return derived
+
+
+DERIVED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "robustness": robustness_derived,
+}
+
+
+# -- checking and writing ------------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    doc: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.doc}: {self.message}"
+
+
+def documents(root: Path) -> list[Path]:
+    """README.md and every Markdown file under docs/."""
+    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+
+
+def blocks(text: str, results: Results) -> Iterator[tuple[str, str]]:
+    """``(present, wanted)`` text of every block of a document, in order."""
+    for match in BLOCK.finditer(text):
+        view = VIEWS.get(match["view"])
+        if view is None:
+            raise LookupError(f"unknown view {match['view']!r} (known: {sorted(VIEWS)})")
+        wanted = match["open"] + "\n" + view(results, match["run"]) + "\n\n" + match["close"]
+        yield match[0], wanted
+
+
+def _pattern(text: str, values: list[str]) -> re.Pattern[str]:
+    """A regex for ``text`` whose placeholders match figures shaped like their ``values``."""
+    parts, last = [], 0
+    for match, value in zip(PLACEHOLDER.finditer(text), values, strict=True):
+        parts.append(_literal(text[last : match.start()]))
+        if re.fullmatch(NUMBER, value):
+            parts.append(f"({NUMBER})")
+        elif re.fullmatch(DATE, value):
+            parts.append(f"({DATE})")
+        else:
+            parts.append(r"([^\n|()]+?)")
+        last = match.end()
+    parts.append(_literal(text[last:]))
+    return re.compile("".join(parts))
+
+
+def _literal(text: str) -> str:
+    """A regex for ``text`` in which any run of whitespace matches any run of whitespace."""
+    return r"\s+".join(re.escape(word) for word in re.split(r"\s+", text))
+
+
+def figures(root: Path) -> list[dict[str, str]]:
+    path = root / "docs" / "results" / "figures.toml"
+    entries: list[dict[str, str]] = tomllib.loads(path.read_text(encoding="utf-8"))["figure"]
+    return entries
+
+
+def _figure(results: Results, entry: dict[str, str]) -> tuple[re.Pattern[str], str]:
+    """The pattern finding a figure's sentence in its document, and the sentence as it should be."""
+    text, prefix = entry["text"], entry.get("at", "")
+    values = []
+    for match in PLACEHOLDER.finditer(text):
+        path = f"{prefix}/{match['path']}" if prefix else match["path"]
+        try:
+            values.append(fmt(results.value(entry["results"], path), match["spec"] or ""))
+        except (LookupError, ValueError) as error:
+            raise LookupError(f"figure {text!r}: {entry['results']}.json {path}: {error}") from None
+    pieces = iter(values)
+    wanted = PLACEHOLDER.sub(lambda _: next(pieces), text)
+    return _pattern(text, values), wanted
+
+
+def run(root: Path, write: bool) -> list[Problem]:
+    """Check (or rewrite) every block and figure under ``root``; the problems left."""
+    results = Results(root)
+    problems: list[Problem] = []
+    texts = {path: path.read_text(encoding="utf-8") for path in documents(root)}
+    for path, text in texts.items():
+        name = str(path.relative_to(root))
+        try:
+            for present, wanted in list(blocks(text, results)):
+                if present != wanted:
+                    if write:
+                        texts[path] = texts[path].replace(present, wanted, 1)
+                    else:
+                        problems.append(Problem(name, _differs(present, wanted)))
+        except LookupError as error:
+            problems.append(Problem(name, str(error)))
+    for entry in figures(root):
+        path = root / entry["doc"]
+        try:
+            pattern, wanted = _figure(results, entry)
+        except LookupError as error:
+            problems.append(Problem(entry["doc"], str(error)))
+            continue
+        found = list(pattern.finditer(texts[path]))
+        if len(found) != 1:
+            how = "not found" if not found else f"found {len(found)} times"
+            problems.append(Problem(entry["doc"], f"figure {entry['text']!r} {how}"))
+            continue
+        present = found[0][0]
+        if _normal(present) != _normal(wanted):
+            if write:
+                start, end = found[0].span()
+                texts[path] = texts[path][:start] + wanted + texts[path][end:]
+            else:
+                message = f"stale figure: {present!r}, results give {wanted!r}"
+                problems.append(Problem(entry["doc"], message))
+    if write:
+        for path, text in texts.items():
+            if text != path.read_text(encoding="utf-8"):
+                path.write_text(text, encoding="utf-8")
+                print(f"wrote {path.relative_to(root)}")
+    return problems
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _differs(present: str, wanted: str) -> str:
+    for have, want in zip(present.splitlines(), wanted.splitlines(), strict=False):
+        if have != want:
+            return f"stale block {wanted.splitlines()[0]!r}: has {have!r}, results give {want!r}"
+    return f"stale block {wanted.splitlines()[0]!r}: its length differs from the results'"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--check", action="store_true", help="fail when a figure is stale")
+    mode.add_argument("--write", action="store_true", help="rewrite the figures from the results")
+    parser.add_argument("--root", type=Path, default=ROOT, help="repository root")
+    args = parser.parse_args(argv)
+    problems = run(args.root, write=args.write)
+    for problem in problems:
+        print(f"STALE {problem}", file=sys.stderr)
+    if problems:
+        print(
+            "README/docs figures disagree with docs/results/*.json: "
+            "run `make docs` (python scripts/docs_results.py --write) or re-record the benchmark",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
