@@ -28,7 +28,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[train,dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[train,dev,spark]"
 	touch $@
 
 run: $(STAMP)
@@ -48,9 +48,10 @@ run: $(STAMP)
 	@echo "Model ready in $(MODEL_DIR)/latest (report: $(MODEL_DIR)/latest/report.md)."
 	MODEL_PATH=$(MODEL_DIR) PORT=$(PORT) exec $(VENV)/bin/missile-classifier serve
 
-# The tests run real redis-server and promtool (Debian packages redis-server and prometheus), and
-# kubectl's kustomize. Debian's kubernetes-client is kubectl 1.20, whose kustomize v2 cannot build
-# the overlays, so kubectl is not installed here: a missing one is reported.
+# The tests run real redis-server and promtool (Debian packages redis-server and prometheus), Spark
+# on Java (default-jre-headless when no java is found), and kubectl's kustomize. Debian's
+# kubernetes-client is kubectl 1.20, whose kustomize v2 cannot build the overlays, so kubectl is
+# not installed here: a missing one is reported.
 system-deps:
 	@command -v kubectl >/dev/null || { \
 		echo "kubectl 1.27 or newer (kustomize v5) is needed for the deployment tests and checks"; \
@@ -58,6 +59,7 @@ system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v java >/dev/null || missing="$$missing default-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -105,6 +105,7 @@ def predict_csv(
         reader = pd.read_csv(source, dtype=str, chunksize=chunk_rows)
         total = _count_rows(source) if progress else 0
         with (
+            reader,  # closes the file when a chunk is rejected too
             progress_bar(total, "Scoring rows", enabled=progress) as advance,
             temporary.open("w", newline="") as sink,
         ):
