@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -278,3 +279,62 @@ def test_serve_refuses_bad_configuration() -> None:
     unwritable = run("serve", env={"PROMETHEUS_MULTIPROC_DIR": "/proc/no-such-dir"}, timeout=60)
     assert unwritable.returncode == 2 and "PROMETHEUS_MULTIPROC_DIR" in unwritable.stderr
     assert "Traceback" not in unwritable.stderr
+
+
+def _connections_per_worker(server: Server) -> list[int]:
+    """Established connections each worker holds on the server's port (``ss``, iproute2)."""
+    listing = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{server.port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    held = re.findall(r"pid=(\d+)", listing)
+    return sorted(held.count(str(pid)) for pid in server.worker_pids())
+
+
+def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers(server: Server) -> None:
+    # Both workers wait on one socket and the first awake takes each connection: 16 opened at
+    # once landed 16 to 0, 14 to 2 or 12 to 4 (and the server ran at one worker's speed).
+    for _ in range(3):
+        sessions = [requests.Session() for _ in range(16)]
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda s: s.get(server.url + "/livez", timeout=10), sessions))
+        assert [a.status_code for a in answers] == [200] * 16
+        counts = _connections_per_worker(server)
+        assert sum(counts) == 16 and counts[-1] - counts[0] <= 2, counts
+        for session in sessions:
+            session.close()
+        time.sleep(0.3)  # the workers see the connections close
+
+
+def test_a_stream_prediction_is_one_redis_round_trip(server: Server, redis: RedisServer) -> None:
+    import redis as redis_py
+
+    admin = redis_py.Redis.from_url(redis.url)
+    point = {"track_id": 9_100, "sensor_id": 1, "latitude": 50.0, "longitude": 8.0}
+    with requests.Session() as session:  # one connection: one worker, as a client's stream
+        for i in range(3):  # the script is loaded once per worker
+            body = {**point, "timestamp": 1.0 + i, "altitude": 100.0 * i}
+            assert session.post(server.url + "/predict", json=body, timeout=10).status_code == 200
+        before = admin.info("commandstats")
+        for i in range(3, 23):
+            body = {**point, "timestamp": 1.0 + i, "altitude": 100.0 * i}
+            answer = session.post(server.url + "/predict", json=body, timeout=10).json()
+            assert answer["history"] == "continued"
+        after = admin.info("commandstats")
+    # Commands clients sent (a script's own GET, SET... are counted too, under their names).
+    sent = {
+        name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"]
+        for name in after
+        if name in ("cmdstat_evalsha", "cmdstat_eval", "cmdstat_watch", "cmdstat_multi")
+    }
+    assert sent == {"cmdstat_evalsha": 20}
+    admin.close()
+
+
+def test_info_reports_workers_and_inference_threads(server: Server) -> None:
+    service = requests.get(server.url + "/info", timeout=10).json()["service"]
+    # 2 workers share the machine's cores: ONNX Runtime gets cores ÷ 2 threads in each.
+    assert service["workers"] == 2
+    assert service["inference_threads"] == max(1, (os.cpu_count() or 1) // 2)

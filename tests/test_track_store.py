@@ -553,7 +553,9 @@ def test_redis_gives_up_after_bounded_conflicts(redis_server: RedisServer) -> No
     store.close()
 
 
-def test_redis_connection_lost_before_the_commit_is_retried_at_once(redis_server: RedisServer) -> None:
+def test_redis_connection_lost_before_the_commit_is_retried_at_once(
+    redis_server: RedisServer,
+) -> None:
     store = _redis_store(redis_server.url)
     store.update(KEY, _bump)
     admin = redis.Redis.from_url(redis_server.url)
@@ -580,7 +582,7 @@ def test_redis_keys_follow_the_documented_layout(redis_server: RedisServer) -> N
     store.update(KEY, _set(_memory()))
     raw = admin.get(f"{store.prefix}:stream:7:3")
     assert raw is not None
-    version, payload = raw.split("|", 1)  # a random version of 16 hex digits, then the JSON
+    version, payload = str(raw).split("|", 1)  # a random version of 16 hex digits, then JSON
     assert re.fullmatch("[0-9a-f]{16}", version) and json.loads(payload) == _memory().to_dict()
     assert 0 < admin.pttl(f"{store.prefix}:stream:7:3") <= 3_600_000
     assert admin.zrange(f"{store.prefix}:streams", 0, -1) == ["7:3"]
@@ -1179,6 +1181,10 @@ def test_redis_hands_out_copies_of_what_it_saw(redis_server: RedisServer) -> Non
     with pytest.raises(RuntimeError):
         store.update(KEY, vandal)
     seen: list[StreamMemory | None] = []
-    store.update(KEY, lambda memory: (seen.append(memory), _memory(6))[1:] and (None, _memory(6)))
+    def record(memory: StreamMemory | None) -> tuple[None, StreamMemory]:
+        seen.append(memory)
+        return None, _memory(6)
+
+    store.update(KEY, record)
     _assert_same(seen[0], _memory(5))
     store.clear()

@@ -60,9 +60,14 @@ class ModelInferenceService:
     Args:
         model_path: A bundle folder, or a folder with a ``latest`` link (default ``models``).
         threads: ONNX Runtime intra-op threads (default: all cores).
+        spinning: Whether idle runtime threads spin waiting for work (ONNX Runtime's default).
+            Spinning saves a wake-up per call but keeps burning the cores for a while after
+            it; a server whose request threads and other workers need those cores turns it off.
     """
 
-    def __init__(self, model_path: str | Path = "models", threads: int | None = None) -> None:
+    def __init__(
+        self, model_path: str | Path = "models", threads: int | None = None, spinning: bool = True
+    ) -> None:
         import onnxruntime as ort
 
         self.bundle = bundles.load(model_path)
@@ -78,6 +83,8 @@ class ModelInferenceService:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.log_severity_level = 3
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(self.bundle.model_path), options, providers=["CPUExecutionProvider"]

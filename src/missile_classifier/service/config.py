@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -32,6 +33,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int | None = Field(None, ge=1, description="Gunicorn worker processes.")
     threads: int = Field(4, ge=1, description="Threads per worker.")
+    inference_threads: int | None = Field(
+        None,
+        ge=1,
+        description="ONNX Runtime threads per worker; default: cores ÷ workers, at least 1.",
+    )
     timeout: int = Field(120, ge=10, description="Gunicorn worker timeout (covers model loading).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     debug: bool = False
@@ -91,3 +97,13 @@ class Settings(BaseSettings):
         if self.store_kind == "memory":
             return 1
         return self.workers or 2
+
+    def effective_inference_threads(self) -> int:
+        """ONNX Runtime threads per worker: by default the workers share the cores.
+
+        Each worker's runtime would otherwise start a thread per core, and the workers' threads
+        together would outnumber the cores (measured in docs/performance.md).
+        """
+        if self.inference_threads is not None:
+            return self.inference_threads
+        return max(1, (os.cpu_count() or 1) // self.effective_workers())

@@ -58,7 +58,11 @@ logconfig_dict = {
 
 
 def on_starting(server: Any) -> None:
-    """Empty the metrics folder: values of an earlier run must not leak into this one."""
+    """Share the workers' connection table; empty the metrics folder: values of an earlier
+    run must not leak into this one."""
+    from missile_classifier.service import balance
+
+    balance.share(workers)
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         path = Path(directory)
@@ -78,11 +82,13 @@ def post_worker_init(worker: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """Drop a dead worker's live gauges (prometheus_client multiprocess recipe) and status."""
-    from missile_classifier.service import pod
+    from missile_classifier.service import balance, pod
     from missile_classifier.service.metrics import mark_process_dead
 
     mark_process_dead(worker.pid)
     pod.forget(worker.pid)
+    if balance.TABLE is not None:
+        balance.TABLE.release(worker.pid)
 
 
 def on_exit(server: Any) -> None:

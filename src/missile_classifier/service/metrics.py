@@ -41,6 +41,11 @@ REQUEST_DURATION = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 PREDICTIONS = Counter(f"{PREFIX}_predictions_total", "Predictions by predicted class.", ["class"])
+#: Its two series by predicted phase (0, 1), looked up once.
+PREDICTIONS_BY_PHASE: Final = (
+    PREDICTIONS.labels(**{"class": "non_reentry"}),
+    PREDICTIONS.labels(**{"class": "reentry"}),
+)
 ERRORS = Counter(f"{PREFIX}_errors_total", "Errors answered, by type.", ["type"])
 QUARANTINED = Counter(
     f"{PREFIX}_quarantined_total",

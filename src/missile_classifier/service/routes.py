@@ -149,8 +149,9 @@ def _predictions(
             )
         )
     counts = np.bincount(scores.reentry_phase, minlength=2)
-    metrics.PREDICTIONS.labels(**{"class": "non_reentry"}).inc(int(counts[0]))
-    metrics.PREDICTIONS.labels(**{"class": "reentry"}).inc(int(counts[1]))
+    for phase, count in enumerate(counts.tolist()):
+        if count:  # each inc writes the worker's metrics file: skip the ones that add nothing
+            metrics.PREDICTIONS_BY_PHASE[phase].inc(count)
     if scores.quarantined:
         rules = np.bincount(scores.quarantine, minlength=len(REASONS))
         for code in np.flatnonzero(rules[1:]) + 1:
@@ -381,6 +382,8 @@ def info() -> Response:
             "max_content_length": settings.max_content_length,
             "api_key_required": settings.api_key is not None,
             "rate_limit": settings.rate_limit,
+            "workers": settings.effective_workers(),
+            "inference_threads": settings.effective_inference_threads(),
         },
         model=model,
         endpoints=list(ENDPOINTS),

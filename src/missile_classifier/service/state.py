@@ -110,7 +110,11 @@ class ServiceState:
 
     def _candidate(self) -> ModelInferenceService:
         """The bundle ``MODEL_PATH`` names now, verified and smoke-tested."""
-        model = ModelInferenceService(self.settings.model_path)
+        model = ModelInferenceService(
+            self.settings.model_path,
+            threads=self.settings.effective_inference_threads(),
+            spinning=False,
+        )
         probability = float(model.predict_single(_SMOKE_POINT).probability[0])
         if not 0.0 <= probability <= 1.0:
             raise BundleError(f"smoke inference returned {probability}")

@@ -2,7 +2,7 @@
 
 ``worker_class`` in :mod:`~missile_classifier.service.gunicorn_conf`. It is gunicorn's
 ``gthread`` worker (27.x: it uses that version's internals, hence the pin in pyproject.toml)
-with two changes:
+with these changes:
 
 - a new connection waits in the worker's event loop, not in a pool thread, until its first
   bytes arrive (gunicorn gives it a thread at once, which then waits up to 5 s for data: a few
@@ -17,7 +17,10 @@ with two changes:
   thread. A request whose time ran out in the queue is served only if it has arrived whole
   (:func:`arrived`, then :data:`GRACE_S` to read it); a stalled one is dropped at once, so
   stalled requests queued behind other stalled requests cost no thread time of their own. The
-  application disarms the deadline when it has the whole body.
+  application disarms the deadline when it has the whole body;
+- a worker leaves new connections to the others while it holds more than its share
+  (:mod:`~missile_classifier.service.balance`), so keep-alive connections opened in a burst
+  are spread over the workers instead of landing on whichever was awake.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 from gunicorn.workers.gthread import TConn
 from gunicorn.workers.gthread import ThreadWorker as _GunicornThreadWorker
 
+from missile_classifier.service import balance
 from missile_classifier.service.deadlines import DEADLINES, current
 
 #: Seconds a client has to send a whole request (head and body); ``REQUEST_READ_TIMEOUT``.
@@ -64,7 +68,19 @@ class ThreadWorker(_GunicornThreadWorker):  # type: ignore[misc]  # gunicorn has
 
     def init_process(self) -> None:
         self.read_timeout = float(os.environ.get(READ_TIMEOUT_ENV, "10"))
+        table = balance.TABLE
+        self._balance = (table, table.claim(os.getpid())) if table is not None else None
         super().init_process()
+
+    def notify(self) -> None:
+        """Gunicorn's heartbeat, once per turn of the loop; also this worker's connections."""
+        super().notify()
+        self._publish()
+
+    def _publish(self) -> None:
+        shared = getattr(self, "_balance", None)
+        if shared is not None and shared[1] is not None:
+            shared[0].publish(shared[1], os.getpid(), self.nr_conns)
 
     def set_accept_enabled(self, enabled: bool) -> None:
         """Stop or resume accepting; when stopping for good, drain and close the listeners."""
@@ -82,8 +98,20 @@ class ThreadWorker(_GunicornThreadWorker):  # type: ignore[misc]  # gunicorn has
         """Accept a connection and wait for its first bytes in the event loop.
 
         Returns:
-            Whether a connection was accepted (``False``: none was waiting).
+            Whether a connection was accepted (``False``: none was waiting, or it was left to
+            a worker holding fewer, see :mod:`.balance`).
         """
+        shared = getattr(self, "_balance", None)
+        if (
+            self.alive
+            and shared is not None
+            and shared[1] is not None
+            and not shared[0].may_accept(shared[1], self.nr_conns)
+        ):
+            # Another worker holds fewer connections and was woken for this one too: leave it
+            # to that one. The pause bounds how often this loop wakes meanwhile.
+            time.sleep(balance.YIELD_S)
+            return False
         try:
             client, address = listener.accept()
         except OSError as error:
@@ -91,6 +119,7 @@ class ThreadWorker(_GunicornThreadWorker):  # type: ignore[misc]  # gunicorn has
                 raise
             return False
         self.nr_conns += 1
+        self._publish()
         conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking
         # gunicorn's own path for a connection that sent nothing yet ("deferred"): the poller
         # hands it to a thread when it becomes readable, murder_pending closes it on timeout.
