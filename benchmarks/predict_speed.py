@@ -5,9 +5,11 @@ Usage:
 
 Simulates ``--tracks`` ballistic tracks (1–3 sensors each, irregular sampling) into a CSV,
 then times (a) ``predict_csv`` end to end, reading, validating, featurising, scoring and
-writing, and (b) ``ModelInferenceService.predict_batch`` on the same rows already in memory.
-Prints the median over the repeats; ``--record`` writes every repeat's rows/s, their median,
-minimum and maximum as run ``ballistic-<tracks>`` of docs/results/predict_speed.json.
+writing, (b) ``ModelInferenceService.predict_batch`` on the same rows already in memory, and
+(c) the model alone: ONNX Runtime on ready windows at several batch sizes (the ceiling the
+scoring path is compared with). Prints the median over the repeats; ``--record`` writes every
+repeat's rows/s, their median, minimum and maximum as run ``ballistic-<tracks>`` of
+docs/results/predict_speed.json.
 """
 
 from __future__ import annotations
@@ -18,11 +20,34 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 import results as results_files  # benchmarks/results.py
 from missile_classifier.predict import predict_csv
 from missile_classifier.schema import frame_columns
 from missile_classifier.scoring.inference import ModelInferenceService
 from missile_classifier.simulation.dataset import simulate_dataset, write_csv
+
+BATCHES = (256, 1024, 4096)
+
+
+def model_alone(service: ModelInferenceService, repeats: int) -> dict[str, int]:
+    """Windows/s of the bundle's ONNX session alone, per batch size (median of the repeats)."""
+    length, inputs = service.scaler.sequence_length, service.scaler.n_inputs
+    session, name = service._session, service._input
+    rates = {}
+    for batch in BATCHES:
+        windows = np.random.default_rng(0).random((batch, length, inputs), dtype=np.float32)
+        session.run(None, {name: windows})  # warm-up
+        calls = max(3, 20_000 // batch)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                session.run(None, {name: windows})
+            times.append(time.perf_counter() - start)
+        rates[str(batch)] = round(batch * calls / statistics.median(times))
+    return rates
 
 
 def main() -> None:
@@ -63,6 +88,14 @@ def main() -> None:
             "min": min(rates),
             "max": max(rates),
         }
+    alone = model_alone(service, args.repeats)
+    best = max(alone, key=alone.__getitem__)
+    for batch, rate in alone.items():
+        print(f"model alone, batch {int(batch):>5,}        {rate:>10,} windows/s")
+    csv = results["csv"]["median"]  # type: ignore[index]
+    share = csv / alone[best]
+    print(f"predict CSV→CSV is {share:.0%} of the model alone at its best batch ({int(best):,})")
+    results["model_alone"] = {"windows_per_s": alone, "best_batch": int(best), "csv_share": share}
     if args.record:
         path = results_files.record("predict_speed", f"ballistic-{args.tracks}", results)
         print(f"recorded {path}")

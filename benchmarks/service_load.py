@@ -1,7 +1,7 @@
 """Benchmark: throughput and tail latency of the REST service under load, against a floor.
 
 Usage:
-    python benchmarks/service_load.py --model models [--runs 3] [--duration 6] [--json out.json]
+    python benchmarks/service_load.py --model models [--runs 5] [--duration 5] [--record]
 
 In one run, on loopback, with wrk (Debian package ``wrk``) as the load generator:
 
@@ -42,9 +42,11 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import results as results_files  # benchmarks/results.py
 from redis_server import RedisServer  # the tests' helpers, reused
 from server import Server, free_port
 
+THREADS_WRK = int(os.environ.get("WRK_THREADS", "0"))
 THREADS = 4  # gunicorn threads per worker, the service's default (THREADS)
 TRACK_POINTS = 1_000
 FLOOR_APP = """
@@ -187,7 +189,7 @@ def wrk(url: str, script: Path, seconds: float, connections: int, base: int = 0)
     """One wrk run; its summary (requests, latency percentiles in µs, errors)."""
     command = [
         "wrk",
-        f"-t{connections}",
+        f"-t{THREADS_WRK or connections}",
         f"-c{connections}",
         f"-d{seconds:g}s",
         "--timeout",
@@ -210,8 +212,9 @@ def load(
     scripts: dict[str, Path],
     endpoints: list[str],
     args: argparse.Namespace,
+    floor: float | None = None,
 ) -> Iterator[Cell]:
-    """Load each endpoint of one running server ``args.runs`` times."""
+    """Load each endpoint of one running server ``args.runs`` times (``floor``: its req/s)."""
     base = 1_000_000_000  # stream track ids: new ones for every run, below 2**53
     for endpoint in endpoints:
         wrk(url, scripts[endpoint], 1, args.connections, base)  # warm-up
@@ -233,6 +236,8 @@ def load(
             sum(s["non_2xx"] for s in summaries),
             sum(s["socket_errors"] for s in summaries),
         )
+        if floor is not None:
+            cell.floor_ratio = cell.median / floor
         print_cell(cell)
         yield cell
 
@@ -298,8 +303,8 @@ def print_cell(cell: Cell) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("models"))
-    parser.add_argument("--runs", type=int, default=3, help="runs per cell (req/s of each shown)")
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds per run")
+    parser.add_argument("--runs", type=int, default=5, help="runs per cell (req/s of each shown)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections")
     parser.add_argument(
         "--workers", type=int, nargs="*", help="Redis-store worker counts (default 1 2 nproc)"
@@ -308,7 +313,9 @@ def main() -> None:
         "--endpoints", nargs="*", help="endpoints to load (default all), e.g. '/predict single'"
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory-store server")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--record", action="store_true", help="write the results to docs/results/service_load.json"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -341,12 +348,19 @@ def main() -> None:
                 env = {"MODEL_PATH": str(args.model), "LOG_LEVEL": "INFO", "REDIS_URL": redis_url}
                 log = folder / f"{store}-{workers}.log"
                 with Server(env, log, workers=workers) as server:
-                    for cell in load(store, workers, server.url, scripts, endpoints, args):
-                        cell.floor_ratio = cell.median / floors[workers]
-                        cells.append(cell)
-    summarize(cells, cores)
-    if args.json:
-        args.json.write_text(json.dumps([asdict(c) for c in cells], indent=1) + "\n")
+                    floor = floors[workers]
+                    cells += load(store, workers, server.url, scripts, endpoints, args, floor)
+    checks = summarize(cells, cores)
+    if args.record:
+        results = {
+            "connections": args.connections,
+            "runs": args.runs,
+            "duration_s": args.duration,
+            "threads": THREADS,
+            "cells": [{**asdict(c), "median": c.median} for c in cells],
+            "targets": [{"target": name, "met": ok, "value": value} for name, ok, value in checks],
+        }
+        print(f"recorded {results_files.record('service_load', 'default', results)}")
 
 
 def _redis(wanted: bool) -> Iterator[str]:
@@ -360,8 +374,8 @@ def _redis(wanted: bool) -> Iterator[str]:
         server.stop()
 
 
-def summarize(cells: list[Cell], cores: int) -> None:
-    """The targets, each checked against this run's numbers."""
+def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str]]:
+    """The targets, each checked against this run's numbers (printed, and returned)."""
     by = {(c.server, c.workers, c.endpoint): c for c in cells}
     checks = []
     for workers in sorted({1, cores}):
@@ -399,6 +413,7 @@ def summarize(cells: list[Cell], cores: int) -> None:
     print("\ntargets")
     for name, ok, value in checks:
         print(f"  {'met' if ok else 'MISSED':<6} {name:<44} {value}")
+    return checks
 
 
 if __name__ == "__main__":

@@ -193,6 +193,45 @@ def simulate_speed(results: Results, run: str | None) -> str:
     return _code(results_files.simulate_speed_lines(results.run("simulate_speed", run)))
 
 
+def service_load(results: Results, run: str | None) -> str:
+    """``service_load``'s table: every server, workers and endpoint, against the floor."""
+    cells = results.run("service_load", run or "default")["cells"]
+    rows = []
+    for c in cells:
+        size = {"/batch_predict 100": 100, "/batch_predict 1000": 1000}.get(c["endpoint"])
+        rate = f"{c['median'] * size:,.0f} rows/s" if size else f"{c['median']:,.0f}"
+        rows.append(
+            [
+                c["server"],
+                str(c["workers"]),
+                f"`{c['endpoint']}`",
+                rate,
+                " · ".join(f"{r:,.0f}" for r in c["runs"]),
+                f"{c['p50_ms']:.1f} / {c['p95_ms']:.1f} / {c['p99_ms']:.1f}",
+                str(c["non_2xx"] + c["socket_errors"]),
+                "–" if c["floor_ratio"] is None else f"{100 * c['floor_ratio']:.0f} %",
+            ]
+        )
+    header = [
+        "server",
+        "workers",
+        "endpoint",
+        "median req/s",
+        "req/s of each run",
+        "p50 / p95 / p99 ms",
+        "errors",
+        "of floor",
+    ]
+    return _table(header, ["---", "---:", "---", "---:", "---:", "---:", "---:", "---:"], rows)
+
+
+def service_load_targets(results: Results, run: str | None) -> str:
+    """``service_load``'s targets, each met or missed in that run."""
+    targets = results.run("service_load", run or "default")["targets"]
+    rows = [[t["target"], t["value"], "✅" if t["met"] else "❌"] for t in targets]
+    return _table(["target", "measured", "met"], ["---", "---:", "---"], rows)
+
+
 #: Block views by name: ``<!-- results:NAME:RUN -->`` (RUN is the key of a run in the file).
 VIEWS: dict[str, Callable[[Results, str | None], str]] = {
     "training-comparison": training_comparison,
@@ -200,6 +239,8 @@ VIEWS: dict[str, Callable[[Results, str | None], str]] = {
     "robustness-table": robustness_table,
     "batch-cost": batch_cost,
     "simulate-speed": simulate_speed,
+    "service-load": service_load,
+    "service-load-targets": service_load_targets,
 }
 
 

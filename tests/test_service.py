@@ -1228,3 +1228,31 @@ def test_a_stream_first_seen_on_its_descent_says_its_maximum_is_not_established(
     assert [a["maximum_established"] for a in batch["predictions"]] == [
         a["maximum_established"] for a in answers
     ]
+
+
+@pytest.mark.parametrize(("setting", "threads"), [(None, 1), (3, 3)])
+def test_onnx_runtime_threads_follow_the_setting_and_never_spin(
+    trained_bundle: Path, setting: int | None, threads: int
+) -> None:
+    overrides: dict[str, object] = {"model_path": trained_bundle / "models"}
+    if setting is not None:
+        overrides["inference_threads"] = setting
+    application = create_app(overrides)
+    model = application.extensions["missile_classifier"].model
+    options = model._session.get_session_options()
+    assert options.intra_op_num_threads == threads
+    # Idle runtime threads sleep instead of spinning: the cores belong to the request threads.
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    service = application.test_client().get("/info").get_json()["service"]
+    assert (service["workers"], service["inference_threads"]) == (1, threads)
+    application.extensions["missile_classifier"].store.close()
+
+
+def test_batch_scoring_keeps_the_runtime_default_of_spinning_threads(
+    trained_bundle: Path,
+) -> None:
+    model = ModelInferenceService(trained_bundle / "models")
+    options = model._session.get_session_options()
+    assert options.intra_op_num_threads == (os.cpu_count() or 1)
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # not set: spinning
+        options.get_session_config_entry("session.intra_op.allow_spinning")

@@ -1181,6 +1181,7 @@ def test_redis_hands_out_copies_of_what_it_saw(redis_server: RedisServer) -> Non
     with pytest.raises(RuntimeError):
         store.update(KEY, vandal)
     seen: list[StreamMemory | None] = []
+
     def record(memory: StreamMemory | None) -> tuple[None, StreamMemory]:
         seen.append(memory)
         return None, _memory(6)

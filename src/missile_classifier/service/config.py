@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -36,7 +35,7 @@ class Settings(BaseSettings):
     inference_threads: int | None = Field(
         None,
         ge=1,
-        description="ONNX Runtime threads per worker; default: cores ÷ workers, at least 1.",
+        description="ONNX Runtime threads per worker (default 1: one per worker fits the cores).",
     )
     timeout: int = Field(120, ge=10, description="Gunicorn worker timeout (covers model loading).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -99,11 +98,11 @@ class Settings(BaseSettings):
         return self.workers or 2
 
     def effective_inference_threads(self) -> int:
-        """ONNX Runtime threads per worker: by default the workers share the cores.
+        """ONNX Runtime threads per worker: one unless set.
 
-        Each worker's runtime would otherwise start a thread per core, and the workers' threads
-        together would outnumber the cores (measured in docs/performance.md).
+        The service scores one point, or a few, per call, where a second runtime thread only
+        adds a wake-up (93 µs a call with one thread, 144 µs with two not spinning, measured in
+        docs/performance.md); spinning threads would burn the cores the request threads and
+        the other workers need. A server of large ``/batch_predict`` calls may set more.
         """
-        if self.inference_threads is not None:
-            return self.inference_threads
-        return max(1, (os.cpu_count() or 1) // self.effective_workers())
+        return self.inference_threads if self.inference_threads is not None else 1
