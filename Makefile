@@ -20,7 +20,7 @@ DEPLOY_VENV ?= .venv-deploy
 DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 OVERLAYS := minikube production
 
-.PHONY: run test lint format bench clean install system-deps deploy-check render mutation docs docs-check
+.PHONY: run test lint format bench bench-service clean install system-deps deploy-check render mutation docs docs-check
 
 install: $(STAMP)
 
@@ -118,6 +118,15 @@ bench: $(STAMP)
 	$(PY) benchmarks/simulate_speed.py --record
 	$(PY) benchmarks/train_targets.py --profile challenge --record
 	$(PY) benchmarks/predict_speed.py --model /tmp/train-targets/models --record
+	$(PYTHON) scripts/docs_results.py --write
+
+# The service under load (wrk, a Debian package) and its profile (py-spy), with MODEL_DIR's
+# bundle: ~15 minutes on 2 cores; run it on an idle machine (docs/performance.md).
+bench-service: $(STAMP)
+	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
+	$(PY) benchmarks/service_load.py --model $(MODEL_DIR) --record
+	$(PY) benchmarks/service_profile.py --model $(MODEL_DIR) --record
+	$(PY) benchmarks/inference_threads.py --model $(MODEL_DIR) --record
 	$(PYTHON) scripts/docs_results.py --write
 
 # The measured figures of README.md and docs/ against docs/results/*.json (standard library

@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument(
         "--record", action="store_true", help="write the results to docs/results/predict_speed.json"
     )
+    parser.add_argument("--key", help="the run's key in the results file (ballistic-<tracks>)")
     args = parser.parse_args()
     service = ModelInferenceService(args.model)
     frame = simulate_dataset("ballistic", args.tracks, seed=9, test_fraction=0.0).train
@@ -97,7 +98,8 @@ def main() -> None:
     print(f"predict CSV→CSV is {share:.0%} of the model alone at its best batch ({int(best):,})")
     results["model_alone"] = {"windows_per_s": alone, "best_batch": int(best), "csv_share": share}
     if args.record:
-        path = results_files.record("predict_speed", f"ballistic-{args.tracks}", results)
+        key = args.key or f"ballistic-{args.tracks}"
+        path = results_files.record("predict_speed", key, results)
         print(f"recorded {path}")
 
 

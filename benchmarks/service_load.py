@@ -44,7 +44,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import results as results_files  # benchmarks/results.py
 from redis_server import RedisServer  # the tests' helpers, reused
-from server import Server, free_port
+from server import SERVING_IMAGE, Server, free_port
 
 THREADS_WRK = int(os.environ.get("WRK_THREADS", "0"))
 THREADS = 4  # gunicorn threads per worker, the service's default (THREADS)
@@ -314,6 +314,9 @@ def main() -> None:
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory-store server")
     parser.add_argument(
+        "--source", type=Path, help="serve the package from this src folder (the code before)"
+    )
+    parser.add_argument(
         "--record", action="store_true", help="write the results to docs/results/service_load.json"
     )
     args = parser.parse_args()
@@ -346,6 +349,8 @@ def main() -> None:
         for store, workers in configs:
             with contextmanager(_redis)(store == "redis") as redis_url:
                 env = {"MODEL_PATH": str(args.model), "LOG_LEVEL": "INFO", "REDIS_URL": redis_url}
+                if args.source:
+                    env["PYTHONPATH"] = os.pathsep.join([str(SERVING_IMAGE), str(args.source)])
                 log = folder / f"{store}-{workers}.log"
                 with Server(env, log, workers=workers) as server:
                     floor = floors[workers]
@@ -360,7 +365,8 @@ def main() -> None:
             "cells": [{**asdict(c), "median": c.median} for c in cells],
             "targets": [{"target": name, "met": ok, "value": value} for name, ok, value in checks],
         }
-        print(f"recorded {results_files.record('service_load', 'default', results)}")
+        key = f"before-{args.source.resolve().parent.name}" if args.source else "default"
+        print(f"recorded {results_files.record('service_load', key, results)}")
 
 
 def _redis(wanted: bool) -> Iterator[str]:

@@ -225,11 +225,117 @@ def service_load(results: Results, run: str | None) -> str:
     return _table(header, ["---", "---:", "---", "---:", "---:", "---:", "---:", "---:"], rows)
 
 
+def service_scaling(results: Results, run: str | None) -> str:
+    """``service_load`` in short: median req/s (rows/s for batches) by server and workers."""
+    cells = results.run("service_load", run or "default")["cells"]
+    by = {(c["server"], c["workers"], c["endpoint"]): c for c in cells}
+    most = max(c["workers"] for c in cells if c["server"] == "redis")
+    columns = [("floor", 1), ("memory", 1), ("redis", 1), ("redis", most)]
+    rows = []
+    for endpoint in dict.fromkeys(c["endpoint"] for c in cells if c["server"] != "floor"):
+        size = {"/batch_predict 100": 100, "/batch_predict 1000": 1000}.get(endpoint, 1)
+        row = [f"`{endpoint}`" + (" (rows/s)" if size > 1 else "")]
+        for server, workers in columns[1:]:
+            cell = by.get((server, workers, endpoint))
+            row.append("–" if cell is None else f"{cell['median'] * size:,.0f}")
+        one, many = by.get(("redis", 1, endpoint)), by.get(("redis", most, endpoint))
+        row.append("–" if not (one and many) else f"{many['median'] / one['median']:.2f} ×")
+        rows.append(row)
+    floor = [f"{by[('floor', w, '/')]['median']:,.0f}" for w in (1, most)]
+    rows.append(["bare Flask app (the floor)", floor[0], floor[0], floor[1], "–"])
+    header = ["requests/s", "memory, 1 worker", "Redis, 1 worker", f"Redis, {most} workers"]
+    return _table([*header, f"{most} ÷ 1 worker"], ["---", "---:", "---:", "---:", "---:"], rows)
+
+
+def service_before_after(results: Results, run: str | None) -> str:
+    """``service_load``: median req/s of the code before (RUN) and after, with the floor."""
+    before = results.run("service_load", run)["cells"]
+    after = {
+        (c["server"], c["workers"], c["endpoint"]): c
+        for c in results.run("service_load", "default")["cells"]
+    }
+    rows = []
+    for c in before:
+        now = after.get((c["server"], c["workers"], c["endpoint"]))
+        if now is None:
+            continue
+        name = "bare Flask app (floor)" if c["server"] == "floor" else f"`{c['endpoint']}`"
+        rows.append(
+            [
+                name,
+                str(c["workers"]),
+                f"{c['median']:,.0f} ({min(c['runs']):,.0f}–{max(c['runs']):,.0f})",
+                f"{now['median']:,.0f} ({min(now['runs']):,.0f}–{max(now['runs']):,.0f})",
+                f"{now['median'] / c['median']:.2f} ×",
+            ]
+        )
+    header = ["req/s, Redis store", "workers", "before: median (range)", "after", "after ÷ before"]
+    return _table(header, ["---", "---:", "---:", "---:", "---:"], rows)
+
+
 def service_load_targets(results: Results, run: str | None) -> str:
     """``service_load``'s targets, each met or missed in that run."""
     targets = results.run("service_load", run or "default")["targets"]
     rows = [[t["target"], t["value"], "✅" if t["met"] else "❌"] for t in targets]
     return _table(["target", "measured", "met"], ["---", "---:", "---"], rows)
+
+
+def service_profile(results: Results, run: str | None) -> str:
+    """``service_profile``: share of the busy samples per part, before (RUN) and after."""
+    before, after = results.run("service_profile", run), results.run("service_profile", "after")
+    endpoints = list(after)
+    header = ["part of the request"]
+    for endpoint in endpoints:
+        header += [f"`{endpoint}` before", "after"]
+    rows = []
+    for part in after[endpoints[0]]["parts"]:
+        row = [part]
+        for endpoint in endpoints:
+            row += [_pct1(before[endpoint]["parts"][part]), _pct1(after[endpoint]["parts"][part])]
+        rows.append(row)
+    rows.append(
+        ["**req/s (1 worker, run without the profiler)**"]
+        + [f"{side[e]['req_per_s']:,.0f}" for e in endpoints for side in (before, after)]
+    )
+    rows.append(
+        ["**worker CPU per request, ms**"]
+        + [f"{side[e]['cpu_ms_per_request']:.2f}" for e in endpoints for side in (before, after)]
+    )
+    return _table(header, ["---"] + ["---:"] * (len(header) - 1), rows)
+
+
+def inference_threads(results: Results, run: str | None) -> str:
+    """``inference_threads``: µs per call on 1 and 1,000 windows per runtime setting."""
+    found = results.run("inference_threads", run or "default")
+    rows = [[name, f"{t['1']:,.0f}", f"{t['1000']:,.0f}"] for name, t in found.items()]
+    return _table(
+        ["ONNX Runtime", "1 window, µs", "1,000 windows, µs"], ["---", "---:", "---:"], rows
+    )
+
+
+def predict_model_alone(results: Results, run: str | None) -> str:
+    """``predict_speed``: the model alone per batch size, ``predict`` and its share of it."""
+    found = results.run("predict_speed", run)
+    alone = found["model_alone"]
+    rows = [
+        [f"model alone, batches of {int(b):,}", f"{rate:,} windows/s"]
+        for b, rate in alone["windows_per_s"].items()
+    ]
+    rows.append(
+        ["`predict` in memory (features, windows, model)", f"{found['memory']['median']:,} rows/s"]
+    )
+    rows.append(["`predict` CSV → CSV", f"{found['csv']['median']:,} rows/s"])
+    rows.append(
+        [
+            f"`predict` CSV → CSV ÷ model alone at its best batch ({alone['best_batch']:,})",
+            f"{100 * alone['csv_share']:.0f} %",
+        ]
+    )
+    return _table(["path", "speed"], ["---", "---:"], rows)
+
+
+def _pct1(value: float) -> str:
+    return f"{100 * value:.1f} %"
 
 
 #: Block views by name: ``<!-- results:NAME:RUN -->`` (RUN is the key of a run in the file).
@@ -241,6 +347,11 @@ VIEWS: dict[str, Callable[[Results, str | None], str]] = {
     "simulate-speed": simulate_speed,
     "service-load": service_load,
     "service-load-targets": service_load_targets,
+    "service-profile": service_profile,
+    "service-scaling": service_scaling,
+    "service-before-after": service_before_after,
+    "inference-threads": inference_threads,
+    "predict-model-alone": predict_model_alone,
 }
 
 
@@ -285,8 +396,16 @@ def robustness_derived(data: dict[str, Any]) -> dict[str, Any]:
     return derived
 
 
+def service_profile_derived(data: dict[str, Any]) -> dict[str, Any]:
+    """``derived/redis_predictions_per_core_s``: stream predictions one Redis core can serve,
+    from Redis's CPU per stream prediction in run ``after``."""
+    used = data["runs"]["after"]["results"]["/predict stream"]["redis_cpu_us_per_request"]
+    return {"redis_cpu_us": used, "redis_predictions_per_core_s": 1e6 / used}
+
+
 DERIVED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "robustness": robustness_derived,
+    "service_profile": service_profile_derived,
 }
 
 

@@ -101,8 +101,8 @@ class Settings(BaseSettings):
         """ONNX Runtime threads per worker: one unless set.
 
         The service scores one point, or a few, per call, where a second runtime thread only
-        adds a wake-up (93 µs a call with one thread, 144 µs with two not spinning, measured in
-        docs/performance.md); spinning threads would burn the cores the request threads and
-        the other workers need. A server of large ``/batch_predict`` calls may set more.
+        adds a wake-up (``benchmarks/inference_threads.py``; docs/performance.md); spinning
+        threads would burn the cores the request threads and the other workers need. A server
+        of large ``/batch_predict`` calls may set more.
         """
         return self.inference_threads if self.inference_threads is not None else 1
