@@ -1085,6 +1085,8 @@ def test_info_in_full_and_with_the_security_switches(trained_bundle: Path) -> No
         "max_content_length": 10 * 1024 * 1024,
         "api_key_required": False,
         "rate_limit": None,
+        "workers": 1,
+        "inference_threads": 1,
     }
     assert plain["endpoints"] == [
         "GET /livez",
