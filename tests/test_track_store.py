@@ -1189,3 +1189,45 @@ def test_redis_hands_out_copies_of_what_it_saw(redis_server: RedisServer) -> Non
     store.update(KEY, record)
     _assert_same(seen[0], _memory(5))
     store.clear()
+
+
+def test_redis_delete_and_clear_forget_what_this_process_saw(redis_server: RedisServer) -> None:
+    store = _redis_store(redis_server.url)
+    admin = redis.Redis.from_url(redis_server.url)
+    other = (8, 3)
+    store.update(KEY, _bump)
+    store.update(other, _bump)
+
+    def round_trips(update: Callable[[], object]) -> int:
+        before = _commands(admin)
+        update()
+        return _ran(before, _commands(admin))["evalsha"]
+
+    store.delete(KEY)
+    # Started again: guessed new, so one round trip; the other stream's version is still known.
+    costs = [round_trips(lambda: store.update(KEY, _bump))]
+    costs.append(round_trips(lambda: store.update(other, _bump)))
+    store.clear()
+    costs.append(round_trips(lambda: store.update(KEY, _bump)))
+    assert costs == [1, 1, 1]
+    store.clear()
+    admin.close()
+
+
+def test_redis_a_failed_commit_leaves_the_seen_version_right_either_way(
+    redis_server: RedisServer,
+) -> None:
+    store = _redis_store(redis_server.url, socket_timeout=0.5)
+    admin = redis.Redis.from_url(redis_server.url)
+    store.update(KEY, _bump)
+    admin.config_set("maxmemory", 1)  # refused: nothing stored
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.update(KEY, _bump)
+    finally:
+        admin.config_set("maxmemory", 0)
+    before = _commands(admin)
+    assert store.update(KEY, _bump) == 2  # what it saw is still the stream: one round trip
+    assert _ran(before, _commands(admin))["evalsha"] == 1
+    store.clear()
+    admin.close()

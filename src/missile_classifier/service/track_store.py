@@ -528,19 +528,16 @@ class RedisTrackStore(TrackStore):
                 self.max_streams,
                 self._stream_prefix,
             ]
-            try:
-                with self._available(action, writing=True):
-                    stored, held = self._update_script(keys=[name, self._lru_key], args=args)
-            except StoreUnavailable:
-                self._forget(member)  # what the stream holds is unknown now
-                raise
+            # A failure leaves what this process saw as it was: right if nothing was stored,
+            # and if something was, the next update's version is refused and reads it.
+            with self._available(action, writing=True):
+                stored, held = self._update_script(keys=[name, self._lru_key], args=args)
             # A lost reply to a commit that happened, retried on a new connection, finds our
             # own version: stored all the same (running step again would apply it twice).
             if stored or held == value:
                 self._remember(member, token, new_memory)
                 return result
             version, memory = self._decode(held, member)
-            self._remember(member, version, memory)
         raise StoreConflict(
             f"gave up {action} after {self.max_attempts} attempts: other updates of the same "
             "stream kept committing first"
