@@ -32,10 +32,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int | None = Field(None, ge=1, description="Gunicorn worker processes.")
     threads: int = Field(4, ge=1, description="Threads per worker.")
-    inference_threads: int | None = Field(
-        None,
-        ge=1,
-        description="ONNX Runtime threads per worker (default 1: one per worker fits the cores).",
+    # One per worker: the service scores a point, or a few, per call, where a second runtime
+    # thread only adds a wake-up (benchmarks/inference_threads.py, docs/performance.md); a
+    # server of large /batch_predict calls may set more.
+    inference_threads: int = Field(
+        1, ge=1, description="ONNX Runtime threads per worker (one per worker fits the cores)."
     )
     timeout: int = Field(120, ge=10, description="Gunicorn worker timeout (covers model loading).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -96,13 +97,3 @@ class Settings(BaseSettings):
         if self.store_kind == "memory":
             return 1
         return self.workers or 2
-
-    def effective_inference_threads(self) -> int:
-        """ONNX Runtime threads per worker: one unless set.
-
-        The service scores one point, or a few, per call, where a second runtime thread only
-        adds a wake-up (``benchmarks/inference_threads.py``; docs/performance.md); spinning
-        threads would burn the cores the request threads and the other workers need. A server
-        of large ``/batch_predict`` calls may set more.
-        """
-        return self.inference_threads if self.inference_threads is not None else 1

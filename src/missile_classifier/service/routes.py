@@ -383,7 +383,7 @@ def info() -> Response:
             "api_key_required": settings.api_key is not None,
             "rate_limit": settings.rate_limit,
             "workers": settings.effective_workers(),
-            "inference_threads": settings.effective_inference_threads(),
+            "inference_threads": settings.inference_threads,
         },
         model=model,
         endpoints=list(ENDPOINTS),

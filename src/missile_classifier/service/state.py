@@ -112,7 +112,7 @@ class ServiceState:
         """The bundle ``MODEL_PATH`` names now, verified and smoke-tested."""
         model = ModelInferenceService(
             self.settings.model_path,
-            threads=self.settings.effective_inference_threads(),
+            threads=self.settings.inference_threads,
             spinning=False,
         )
         probability = float(model.predict_single(_SMOKE_POINT).probability[0])

@@ -432,7 +432,7 @@ class RedisTrackStore(TrackStore):
         )
         self._update_script = self._client.register_script(_UPDATE_LUA)
         self._count_script = self._client.register_script(_COUNT_LUA)
-        self._seen: OrderedDict[str, tuple[str, StreamMemory | None]] = OrderedDict()
+        self._seen: OrderedDict[str, tuple[str, StreamMemory]] = OrderedDict()
         self._seen_lock = threading.Lock()
 
     def _key(self, key: StreamKey) -> tuple[str, str]:
@@ -493,7 +493,7 @@ class RedisTrackStore(TrackStore):
             )
             return version, None
 
-    def _remember(self, member: str, version: str, memory: StreamMemory | None) -> None:
+    def _remember(self, member: str, version: str, memory: StreamMemory) -> None:
         with self._seen_lock:
             self._seen[member] = (version, memory)
             self._seen.move_to_end(member)
@@ -511,8 +511,9 @@ class RedisTrackStore(TrackStore):
         name, member = self._key(_normalize(key))
         action = f"updating stream {member}"
         with self._seen_lock:
-            # Not seen: guess it is new (one round trip if so, two if not).
-            version, memory = self._seen.get(member, ("", None))
+            seen = self._seen.get(member)
+        # Not seen: guess it is new (one round trip if so, two if not).
+        version, memory = seen if seen is not None else ("", None)
         for attempt in range(self.max_attempts):
             if attempt:
                 # Jittered, growing pauses spread out writers that keep colliding.
