@@ -113,6 +113,10 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"not JSON: {value!r}")
 
 
+#: Samples per request of ``service_load``'s batch endpoints (the others carry one): rows/s.
+ROWS_PER_REQUEST = {"/batch_predict 100": 100, "/batch_predict 1000": 1_000}
+
+
 def num(value: float | None, spec: str = ".2f") -> str:
     """``value`` formatted, ``-`` for none (an onset never predicted)."""
     return "-" if value is None else format(value, spec)

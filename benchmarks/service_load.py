@@ -46,7 +46,6 @@ import results as results_files  # benchmarks/results.py
 from redis_server import RedisServer  # the tests' helpers, reused
 from server import SERVING_IMAGE, Server, free_port
 
-THREADS_WRK = int(os.environ.get("WRK_THREADS", "0"))
 THREADS = 4  # gunicorn threads per worker, the service's default (THREADS)
 TRACK_POINTS = 1_000
 FLOOR_APP = """
@@ -161,9 +160,6 @@ def write_scripts(folder: Path) -> dict[str, Path]:
     return paths
 
 
-ROWS_PER_REQUEST = {"/batch_predict 100": 100, "/batch_predict 1000": 1_000}
-
-
 @dataclass
 class Cell:
     """One server configuration under load on one endpoint."""
@@ -189,7 +185,7 @@ def wrk(url: str, script: Path, seconds: float, connections: int, base: int = 0)
     """One wrk run; its summary (requests, latency percentiles in µs, errors)."""
     command = [
         "wrk",
-        f"-t{THREADS_WRK or connections}",
+        f"-t{connections}",
         f"-c{connections}",
         f"-d{seconds:g}s",
         "--timeout",
@@ -288,7 +284,7 @@ def floor_server(folder: Path, workers: int) -> Iterator[str]:
 
 def print_cell(cell: Cell) -> None:
     """One table row as soon as it is measured."""
-    rows = ROWS_PER_REQUEST.get(cell.endpoint)
+    rows = results_files.ROWS_PER_REQUEST.get(cell.endpoint)
     rate = f"{cell.median * rows:>10,.0f} rows/s" if rows else f"{cell.median:>10,.0f} req/s "
     runs = " ".join(f"{r:,.0f}" for r in cell.runs)
     ratio = "" if cell.floor_ratio is None else f"{cell.floor_ratio:6.0%}"
@@ -347,7 +343,7 @@ def main() -> None:
         configs = [] if args.no_memory else [("memory", 1)]
         configs += [("redis", w) for w in worker_counts]
         for store, workers in configs:
-            with contextmanager(_redis)(store == "redis") as redis_url:
+            with _redis(store == "redis") as redis_url:
                 env = {"MODEL_PATH": str(args.model), "LOG_LEVEL": "INFO", "REDIS_URL": redis_url}
                 if args.source:
                     env["PYTHONPATH"] = os.pathsep.join([str(SERVING_IMAGE), str(args.source)])
@@ -369,7 +365,9 @@ def main() -> None:
         print(f"recorded {results_files.record('service_load', key, results)}")
 
 
+@contextmanager
 def _redis(wanted: bool) -> Iterator[str]:
+    """A private redis-server's URL, or an empty one (the memory store) unless ``wanted``."""
     if not wanted:
         yield ""
         return

@@ -198,7 +198,7 @@ def service_load(results: Results, run: str | None) -> str:
     cells = results.run("service_load", run or "default")["cells"]
     rows = []
     for c in cells:
-        size = {"/batch_predict 100": 100, "/batch_predict 1000": 1000}.get(c["endpoint"])
+        size = results_files.ROWS_PER_REQUEST.get(c["endpoint"])
         rate = f"{c['median'] * size:,.0f} rows/s" if size else f"{c['median']:,.0f}"
         rows.append(
             [
@@ -233,7 +233,7 @@ def service_scaling(results: Results, run: str | None) -> str:
     columns = [("floor", 1), ("memory", 1), ("redis", 1), ("redis", most)]
     rows = []
     for endpoint in dict.fromkeys(c["endpoint"] for c in cells if c["server"] != "floor"):
-        size = {"/batch_predict 100": 100, "/batch_predict 1000": 1000}.get(endpoint, 1)
+        size = results_files.ROWS_PER_REQUEST.get(endpoint, 1)
         row = [f"`{endpoint}`" + (" (rows/s)" if size > 1 else "")]
         for server, workers in columns[1:]:
             cell = by.get((server, workers, endpoint))
