@@ -12,6 +12,8 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from missile_classifier.schema import frame_columns
 from missile_classifier.scoring.encoding import BinEncoding
@@ -536,3 +538,92 @@ def test_the_maximum_established_flag_follows_the_row_whose_window_answers() -> 
     assert second.maximum_established.tolist() == [False, True, True, False]
     assert memories[(1, 1)].state.maximum_established == 1.0
     assert memories[(2, 1)].state.maximum_established == 0.0
+
+
+@st.composite
+def glitchy_streams(draw: st.DrawFn) -> dict[str, np.ndarray]:
+    """A random stream with the conditions the jump rule handles: lone glitches, bursts long
+    enough to restart the stream, gaps of tens of seconds, missing intensities, and low starts
+    (near the reference altitude floor) as well as climbs past the rise that establishes it."""
+    n = draw(st.integers(1, 40))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    t = T0 + np.cumsum(rng.choice([0.25, 0.5, 1.0, 4.0, 11.0, 37.0], size=n))
+    lat = np.clip(rng.uniform(-80, 80) + np.cumsum(rng.normal(0, 0.01, n)), -90, 90)
+    lon = rng.uniform(-179, 179) + np.cumsum(rng.normal(0, 0.01, n))
+    alt = np.abs(rng.choice([0.0, 900.0, 5e4]) + np.cumsum(rng.normal(300, 800, n)))
+    glitched = rng.random(n) < draw(st.sampled_from([0.0, 0.1, 0.4]))
+    alt[glitched] += rng.choice([-1, 1], size=int(glitched.sum())) * 3e5
+    lat[rng.random(n) < 0.05] = 0.0  # a position jump (thousands of km)
+    intensity = rng.normal(0.5, 0.2, n)
+    intensity[rng.random(n) < draw(st.sampled_from([0.0, 0.3, 1.0]))] = np.nan
+    return {
+        "timestamp": t,
+        "latitude": lat,
+        "longitude": lon,
+        "altitude": alt,
+        "radiometric_intensity": intensity,
+    }
+
+
+def _point_scaler() -> Scaler:
+    """A scaler with every part a one-row path must match: scaling, an encoding, ranges."""
+    from missile_classifier.scoring.ranges import DT, InputRanges
+
+    names = (*FEATURE_NAMES, DT)
+    low = np.array([-50.0, -90.0, 0.0, 0.2, -300, -300, -300, 0, -50, 0, -1, 0, 0, 0, 0, 0, 0.3])
+    return Scaler(
+        np.linspace(-1.0, 1.0, N_FEATURES),
+        np.linspace(0.5, 3.0, N_FEATURES),
+        sequence_length=5,
+        encoding=BinEncoding((2, 11), (np.array([0.0, 2e4, 1e5, 4e5]), np.array([0.0, 0.5, 1.0]))),
+        ranges=InputRanges(names, low, low + np.linspace(1.0, 5e4, len(names))),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=glitchy_streams(), through_json=st.booleans())
+def test_one_point_at_a_time_gives_the_array_code_s_bits(
+    stream: dict[str, np.ndarray], through_json: bool
+) -> None:
+    # stream_inputs takes its own path for one row; the array code (_inputs_of_streams) is the
+    # general one. Every field of every answer and memory must match bit for bit.
+    from missile_classifier.scoring.windows import _inputs_of_streams
+
+    scaler = _point_scaler()
+    point_memory: StreamMemory | None = None
+    array_memory: StreamMemory | None = None
+    for i in range(len(stream["timestamp"])):
+        row = {c: v[i : i + 1] for c, v in stream.items()}
+        got, point_memory = stream_inputs(row, scaler, point_memory)
+        want, memories = _inputs_of_streams(row, np.array([0, 1]), [array_memory], scaler, True)
+        assert memories is not None
+        array_memory = memories[0]
+        for field in ModelInputs.__dataclass_fields__:
+            mine, theirs = getattr(got, field), getattr(want, field)
+            assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, field
+            assert mine.tobytes() == theirs.tobytes(), (i, field)
+        assert json.dumps(point_memory.to_dict()) == json.dumps(array_memory.to_dict()), i
+        assert point_memory.recent.dtype == array_memory.recent.dtype
+        if through_json:  # as the Redis store hands memories back
+            point_memory = StreamMemory.from_dict(json.loads(json.dumps(point_memory.to_dict())))
+            array_memory = StreamMemory.from_dict(json.loads(json.dumps(array_memory.to_dict())))
+
+
+def test_the_glitchy_streams_reach_every_verdict_of_the_jump_rule() -> None:
+    # The comparison above is only as good as the cases it meets: quarantines of both rules
+    # and restarts must all occur among its streams.
+    scaler, seen = _point_scaler(), set()
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(stream=glitchy_streams())
+    def collect(stream: dict[str, np.ndarray]) -> None:
+        memory = None
+        for i in range(len(stream["timestamp"])):
+            got, memory = stream_inputs(
+                {c: v[i : i + 1] for c, v in stream.items()}, scaler, memory
+            )
+            seen.add((int(got.quarantine[0]), bool(got.restarted[0]), bool(got.out_of_range.any())))
+
+    collect()
+    assert {(1, False), (2, False), (0, True), (0, False)} <= {s[:2] for s in seen}
+    assert {s[2] for s in seen} == {False, True}

@@ -19,8 +19,9 @@ service:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -65,8 +66,9 @@ ALTITUDE_JUMP: Final = "altitude_jump"
 POSITION_JUMP: Final = "position_jump"
 
 
-def jump_limits(dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Largest plausible altitude change and position change (metres) over ``dt`` seconds."""
+def jump_limits(dt: np.ndarray | float) -> tuple[Any, Any]:
+    """Largest plausible altitude change and position change (metres) over ``dt`` seconds
+    (arrays of ``dt``, or one)."""
     seconds = np.abs(dt)
     return (
         MAX_SPEED_M_S * seconds + ALTITUDE_SLACK_M,
@@ -176,6 +178,33 @@ def screen(
         )
     # Streams without a jump end with their last point accepted (nothing quarantined after it).
     return Screening(accepted, restart, reason, trailing)
+
+
+def judge_point(
+    point: tuple[float, ...], last: tuple[float, ...], quarantined: int
+) -> tuple[int, bool]:
+    """:func:`screen` for one point of a stream that has a reference, in plain floats.
+
+    Args:
+        point: The point's timestamp, altitude and ECEF x, y, z.
+        last: The same of the stream's last accepted point.
+        quarantined: Points quarantined in a row just before this one.
+
+    Returns:
+        The index into :data:`REASONS` (0: accepted), and whether the point restarts its
+        stream.
+    """
+    dt, d_altitude = point[0] - last[0], point[1] - last[1]
+    dx, dy, dz = (a - b for a, b in zip(point[2:], last[2:], strict=True))
+    max_altitude, max_position = jump_limits(dt)
+    if not (
+        abs(d_altitude) > max_altitude or math.sqrt(dx * dx + dy * dy + dz * dz) > max_position
+    ):
+        return 0, False  # what the vectorised comparison of screen() finds for almost every point
+    accepted, restart, reason = np.zeros(1, bool), np.zeros(1, bool), np.zeros(1, np.int8)
+    columns = tuple(np.array([value]) for value in point)
+    _walk(columns, range(1), list(last), quarantined, (accepted, restart, reason))
+    return int(reason[0]), bool(restart[0])
 
 
 def _walk(

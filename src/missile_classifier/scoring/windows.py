@@ -36,9 +36,10 @@ from missile_classifier.scoring.features import (
     StateArrays,
     StreamState,
     ecef,
+    point_features,
     run_features,
 )
-from missile_classifier.scoring.plausibility import Reference, Screening, screen
+from missile_classifier.scoring.plausibility import Reference, Screening, judge_point, screen
 from missile_classifier.scoring.ranges import DT, InputRanges
 
 #: A stream's key: ``(track_id, sensor_id)``.
@@ -188,6 +189,8 @@ def stream_inputs(
             raise ValueError("a stream needs at least one row")
         return _no_inputs(scaler), memory
     values = {c: np.asarray(columns[c], dtype=np.float64) for c in INPUT_COLUMNS}
+    if n == 1:  # a point of a stream, as the service gets them
+        return _point_inputs(values, scaler, memory)
     inputs, memories = _inputs_of_streams(values, np.array([0, n]), [memory], scaler, True)
     assert memories is not None
     return inputs, memories[0]
@@ -202,6 +205,72 @@ def _no_inputs(scaler: Scaler) -> ModelInputs:
         np.empty(0, dtype=bool),
         np.empty((0, len(scaler.ranges.names) if scaler.ranges else 0), dtype=bool),
     )
+
+
+def _point_inputs(
+    values: Mapping[str, np.ndarray], scaler: Scaler, memory: StreamMemory | None
+) -> tuple[ModelInputs, StreamMemory]:
+    """:func:`_inputs_of_streams` for one row of one stream, without its array machinery.
+
+    The same steps (jump rule, features, scaling, window, memory) on plain values, each
+    arriving at what the array code computes for a one-row stream: the tests check that a
+    stream fed point by point through here equals the same stream scored in one call.
+    """
+    t, altitude, intensity = (float(values[c][0]) for c in (TIMESTAMP, ALTITUDE, INTENSITY))
+    prior = memory.state if memory is not None else None
+    if prior is not None and t <= prior.timestamp:
+        raise ValueError("timestamps of a stream must strictly increase")
+    arrays = ecef(values[LATITUDE], values[LONGITUDE], values[ALTITUDE])
+    xyz = (float(arrays[0][0]), float(arrays[1][0]), float(arrays[2][0]))
+    reason, restart = 0, False
+    if prior is not None:
+        reason, restart = judge_point(
+            (t, altitude, *xyz),
+            (prior.timestamp, prior.altitude, prior.x, prior.y, prior.z),
+            prior.quarantined,
+        )
+    length = scaler.sequence_length
+    if reason:  # quarantined: the stream's last window answers, and the memory stays
+        assert memory is not None and prior is not None
+        inputs = ModelInputs(
+            _padded(memory.recent, length)[None],
+            np.array([min(memory.count, length)], dtype=np.int64),
+            np.array([reason], dtype=np.int8),
+            np.zeros(1, dtype=bool),
+            np.array([prior.maximum_established > 0]),
+            np.zeros((1, len(scaler.ranges.names) if scaler.ranges else 0), dtype=bool),
+        )
+        quarantined = replace(prior, quarantined=prior.quarantined + 1)
+        return inputs, StreamMemory(quarantined, memory.recent, memory.count)
+    continued = memory if not restart else None
+    state = continued.state if continued is not None else None
+    row, after = point_features(
+        t, values[LATITUDE], values[LONGITUDE], altitude, intensity, state, xyz
+    )
+    features = np.array([row])
+    scaled = scaler.transform(features)
+    if continued is not None:
+        rows, count = np.concatenate((continued.recent, scaled)), continued.count + 1
+    else:
+        rows, count = scaled, 1
+    recent = rows[-length:]
+    dt = np.array([t - state.timestamp if state is not None else np.nan])
+    inputs = ModelInputs(
+        _padded(recent, length)[None],
+        np.array([min(count, length)], dtype=np.int64),
+        np.zeros(1, dtype=np.int8),
+        np.array([restart]),
+        np.array([row[_ESTABLISHED] > 0]),
+        _out_of_range(features, dt, scaler.ranges),
+    )
+    return inputs, StreamMemory(after, recent, count)
+
+
+def _padded(rows: np.ndarray, length: int) -> np.ndarray:
+    """The window of the last of ``rows``: its last ``length``, left-padded with the first."""
+    if len(rows) >= length:
+        return rows[-length:]
+    return np.concatenate((np.repeat(rows[:1], length - len(rows), axis=0), rows))
 
 
 @dataclass(frozen=True)
@@ -435,24 +504,18 @@ def accepted_dt(values: Mapping[str, np.ndarray], rows: _Rows) -> np.ndarray:
     return dt
 
 
-def _out_of_range(
-    values: Mapping[str, np.ndarray],
-    rows: _Rows,
-    features: np.ndarray,
-    ranges: InputRanges | None,
-) -> np.ndarray:
-    """Which inputs of each accepted row lie far outside the training range."""
+def _out_of_range(features: np.ndarray, dt: np.ndarray, ranges: InputRanges | None) -> np.ndarray:
+    """Which inputs of each accepted row (its features and ``dt``) lie far outside the
+    training range."""
     if ranges is None:
         return np.zeros((len(features), 0), dtype=bool)
     if ranges.names == (*FEATURE_NAMES, DT):  # as training writes them: no copy of the features
         flagged = np.empty((len(features), len(ranges.names)), dtype=bool)
         flagged[:, :-1] = ranges.outside(features, slice(0, N_FEATURES))
-        flagged[:, -1] = ranges.outside(
-            accepted_dt(values, rows)[:, None], slice(N_FEATURES, None)
-        )[:, 0]
+        flagged[:, -1] = ranges.outside(dt[:, None], slice(N_FEATURES, None))[:, 0]
         return flagged
     columns = {name: features[:, j] for j, name in enumerate(FEATURE_NAMES)}
-    columns[DT] = accepted_dt(values, rows)
+    columns[DT] = dt
     return ranges.outside(np.column_stack([columns[name] for name in ranges.names]))
 
 
@@ -524,7 +587,7 @@ def _inputs_of_streams(
     established = _own_or(
         own, features[:, _ESTABLISHED] > 0, rows.source, prior_established[row_stream]
     )
-    flagged = _out_of_range(values, rows, features, scaler.ranges)
+    flagged = _out_of_range(features, accepted_dt(values, rows), scaler.ranges)
     row_flagged = np.zeros((len(row_stream), flagged.shape[1]), dtype=bool)
     row_flagged[rows.accepted] = flagged
     reason, restart = rows.screening.reason, rows.screening.restart
