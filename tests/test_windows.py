@@ -430,6 +430,11 @@ def test_a_memory_of_another_version_is_refused() -> None:
             r"^not a stream memory of this version: no recent rows$",
         ),
         ({**good, "state": {"count": 1}}, r"^not a stream state of this version$"),
+        ({**good, "recent": "not base64!"}, r"^not a stream memory of this version: "),
+        ({**good, "width": N_FEATURES + 1}, r"^not a stream memory of this version: rows of wid"),
+        ({**good, "width": 0}, r"^not a stream memory of this version: rows of width 0$"),
+        ({**good, "width": "4"}, r"^not a stream memory of this version: rows of width '4'$"),
+        ({**good, "recent": ""}, r"^not a stream memory of this version: no recent rows$"),
     ]
     for data, message in cases:
         with pytest.raises(ValueError, match=message):
@@ -438,6 +443,24 @@ def test_a_memory_of_another_version_is_refused() -> None:
     read = StreamMemory.from_dict(good)
     assert read.recent.shape == (1, N_FEATURES) and read.recent.dtype == np.float32
     assert read.count == 1 and read.state == memory.state
+    np.testing.assert_array_equal(read.recent, memory.recent)
+
+
+def test_a_memory_stored_as_lists_of_numbers_reads_as_the_same_memory() -> None:
+    # Earlier versions stored the rows as JSON lists; a Redis written by one must still read.
+    memory = None
+    for when in range(6):
+        _, memory = stream_inputs(_point(when, 10e3 + 100.0 * when), SCALER, memory)
+    assert memory is not None
+    stored = json.loads(json.dumps(memory.to_dict()))
+    assert isinstance(stored["recent"], str) and stored["width"] == N_FEATURES
+    older = {**stored, "recent": memory.recent.tolist()}
+    del older["width"]
+    for data in (stored, older):
+        read = StreamMemory.from_dict(data)
+        assert read.recent.dtype == np.float32 and read.recent.flags.writeable
+        assert read.recent.tobytes() == memory.recent.tobytes()
+        assert read.state == memory.state and read.count == memory.count == 6
 
 
 def test_take_picks_every_field_of_the_rows_in_order() -> None:

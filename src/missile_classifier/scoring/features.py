@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Final
 
@@ -110,7 +110,7 @@ class StreamState:
 
     def to_dict(self) -> dict[str, float | int]:
         """JSON-ready form."""
-        return asdict(self)
+        return dict(zip(_FIELDS, _values(self), strict=True))  # asdict deep-copies: 10x slower
 
     @classmethod
     def from_dict(cls, data: dict[str, float | int]) -> StreamState:
