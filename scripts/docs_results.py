@@ -247,12 +247,21 @@ def service_scaling(results: Results, run: str | None) -> str:
     return _table([*header, f"{most} ÷ 1 worker"], ["---", "---:", "---:", "---:", "---:"], rows)
 
 
+def _after(results: Results, benchmark: str, before: str | None, latest: str) -> str:
+    """The run measured beside run ``before-X``: ``after-X`` once a later change re-recorded
+    ``latest``, else ``latest`` itself."""
+    paired = "after-" + (before or "").removeprefix("before-")
+    return paired if paired in results.file(benchmark)["runs"] else latest
+
+
 def service_before_after(results: Results, run: str | None) -> str:
     """``service_load``: median req/s of the code before (RUN) and after, with the floor."""
     before = results.run("service_load", run)["cells"]
     after = {
         (c["server"], c["workers"], c["endpoint"]): c
-        for c in results.run("service_load", "default")["cells"]
+        for c in results.run("service_load", _after(results, "service_load", run, "default"))[
+            "cells"
+        ]
     }
     rows = []
     for c in before:
@@ -282,7 +291,8 @@ def service_load_targets(results: Results, run: str | None) -> str:
 
 def service_profile(results: Results, run: str | None) -> str:
     """``service_profile``: share of the busy samples per part, before (RUN) and after."""
-    before, after = results.run("service_profile", run), results.run("service_profile", "after")
+    before = results.run("service_profile", run)
+    after = results.run("service_profile", _after(results, "service_profile", run, "after"))
     endpoints = list(after)
     header = ["part of the request"]
     for endpoint in endpoints:
