@@ -7,6 +7,7 @@ poisoned point in a stream.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -375,8 +376,11 @@ def test_schemathesis_finds_no_failure(
                 "examples,coverage,fuzzing",
                 "--max-examples",
                 "150",
+                # One: with two, schemathesis's threads hit a CPython 3.11 race in ast.parse
+                # (SystemError "AST constructor recursion depth mismatch", python/cpython#106905)
+                # while hypothesis describes a strategy; it failed CI once.
                 "--workers",
-                "2",
+                "1",
                 "--no-color",
                 *headers,
             ],
@@ -483,3 +487,38 @@ def test_sigterm_under_load_loses_no_accepted_request(trained_bundle: Path, tmp_
     answered = outcomes.count("200")
     assert answered > 50 and "refused" in outcomes
     assert [o for o in outcomes if o not in ("200", "refused")] == []
+
+
+def test_a_stopping_server_completes_no_connection_it_will_not_serve(
+    trained_bundle: Path, tmp_path: Path
+) -> None:
+    # The race the load test above hits now and then, held open: a worker that cannot run
+    # (SIGSTOP) still holds the listening socket, so without the SYN filter the kernel goes on
+    # completing connections into a queue whose last holder will reset them.
+    env = {"MODEL_PATH": str(trained_bundle / "models"), "REDIS_URL": ""}
+    running = Server(env, tmp_path / "server.log").__enter__()
+    assert running.process is not None
+    [worker] = running.worker_pids()
+    address = ("127.0.0.1", running.port)
+    try:
+        socket.create_connection(address, timeout=1).close()  # it listens
+        os.kill(worker, signal.SIGSTOP)
+        running.process.send_signal(signal.SIGTERM)
+        completed, deadline = 0, time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(address, timeout=0.3).close()
+            except TimeoutError:
+                break  # the SYN went unanswered: the arbiter refuses new connections
+            completed += 1  # before the arbiter handled the signal
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"{completed} connections completed while the server stopped")
+        os.kill(worker, signal.SIGCONT)
+        assert running.process.wait(timeout=30) == 0
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(address, timeout=1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGCONT)
+        running.__exit__(None, None, None)

@@ -7,6 +7,7 @@ before it accepts a request, and no ONNX Runtime session crosses a fork.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -58,11 +59,12 @@ logconfig_dict = {
 
 
 def on_starting(server: Any) -> None:
-    """Share the workers' connection table; empty the metrics folder: values of an earlier
-    run must not leak into this one."""
+    """Share the workers' connection table; refuse connections once the server stops; empty the
+    metrics folder: values of an earlier run must not leak into this one."""
     from missile_classifier.service import balance
 
     balance.share(workers)
+    _refuse_connections_when_stopping(server)
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         path = Path(directory)
@@ -73,6 +75,30 @@ def on_starting(server: Any) -> None:
                 else:
                     entry.unlink()
         path.mkdir(parents=True, exist_ok=True)
+
+
+def _refuse_connections_when_stopping(server: Any) -> None:
+    """Make the arbiter's ``stop`` first stop the kernel completing connections (listeners.py).
+
+    Gunicorn has no hook there. The arbiter closes its copies of the listening sockets, then
+    signals the workers, which accept what is queued and close theirs; the filter keeps the
+    kernel from queueing more meanwhile.
+    """
+    from missile_classifier.service.listeners import refuse_new_connections
+
+    stop = server.stop
+
+    def stop_refusing(graceful: bool = True) -> None:
+        # Gunicorn's own test for "these sockets end with this server" (it unlinks Unix sockets
+        # then): not after a re-exec (USR2), whose other master goes on serving them, nor under
+        # systemd, which keeps them for the next start.
+        if server.reexec_pid == server.master_pid == 0 and not server.systemd:
+            for listener in server.LISTENERS:
+                with contextlib.suppress(OSError):  # refusing is an improvement, not a must
+                    refuse_new_connections(listener)
+        stop(graceful)
+
+    server.stop = stop_refusing
 
 
 def post_worker_init(worker: Any) -> None:

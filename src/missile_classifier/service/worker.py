@@ -9,9 +9,11 @@ with these changes:
   idle connections kept every thread busy); one that sends nothing is closed after
   ``keepalive`` seconds, as gunicorn closes an idle kept-alive connection;
 - when it stops (SIGTERM), it first takes every connection the kernel has already accepted
-  for it, then closes its listening sockets: later connections are refused at once (a
-  client or balancer retries elsewhere) instead of waiting in the backlog until the socket
-  closes and being reset, which lost one request per client in a test under load;
+  for it, then closes its listening sockets: later connections are refused (a client or
+  balancer retries elsewhere) instead of waiting in the backlog until the socket closes and
+  being reset, which lost one request per client in a test under load. The master has made
+  the kernel stop completing connections by then (:mod:`.listeners`), so none can slip in
+  between the last ``accept`` and the ``close``;
 - the deadline of :mod:`~missile_classifier.service.deadlines` bounds how long receiving a
   request (head and body) may take, counted from its first bytes, also while it waits for a
   thread. A request whose time ran out in the queue is served only if it has arrived whole
