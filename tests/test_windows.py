@@ -7,6 +7,7 @@ import json
 import pstats
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -431,6 +432,10 @@ def test_a_memory_of_another_version_is_refused() -> None:
         ),
         ({**good, "state": {"count": 1}}, r"^not a stream state of this version$"),
         ({**good, "recent": "not base64!"}, r"^not a stream memory of this version: "),
+        (  # lenient base64 would skip the stray character and read the rows
+            {**good, "recent": good["recent"][:4] + "*" + good["recent"][4:]},
+            r"^not a stream memory of this version: Only base64 data is allowed$",
+        ),
         ({**good, "width": N_FEATURES + 1}, r"^not a stream memory of this version: rows of wid"),
         ({**good, "width": 0}, r"^not a stream memory of this version: rows of width 0$"),
         ({**good, "width": "4"}, r"^not a stream memory of this version: rows of width '4'$"),
@@ -604,15 +609,16 @@ def _point_scaler() -> Scaler:
 
 
 @settings(max_examples=150, deadline=None)
-@given(stream=glitchy_streams(), through_json=st.booleans())
+@given(stream=glitchy_streams(), through_json=st.booleans(), ranged=st.booleans())
 def test_one_point_at_a_time_gives_the_array_code_s_bits(
-    stream: dict[str, np.ndarray], through_json: bool
+    stream: dict[str, np.ndarray], through_json: bool, ranged: bool
 ) -> None:
     # stream_inputs takes its own path for one row; the array code (_inputs_of_streams) is the
-    # general one. Every field of every answer and memory must match bit for bit.
+    # general one. Every field of every answer and memory must match bit for bit, also for a
+    # bundle trained before input ranges existed.
     from missile_classifier.scoring.windows import _inputs_of_streams
 
-    scaler = _point_scaler()
+    scaler = _point_scaler() if ranged else replace(_point_scaler(), ranges=None)
     point_memory: StreamMemory | None = None
     array_memory: StreamMemory | None = None
     for i in range(len(stream["timestamp"])):
@@ -650,3 +656,48 @@ def test_the_glitchy_streams_reach_every_verdict_of_the_jump_rule() -> None:
     collect()
     assert {(1, False), (2, False), (0, True), (0, False)} <= {s[:2] for s in seen}
     assert {s[2] for s in seen} == {False, True}
+
+
+def test_a_point_that_does_not_come_after_the_memory_is_refused_by_both_paths() -> None:
+    from missile_classifier.scoring.features import ecef, point_features
+
+    _, memory = stream_inputs(_point(0.0, 10e3), SCALER)
+    for t in (0.0, -0.5):  # the same instant, and earlier
+        for chunk in (_point(t, 10.1e3), _rows((1, 1, t, 10.1e3), (1, 1, 1.0, 10.2e3))):
+            with pytest.raises(
+                ValueError, match=r"^timestamps of a stream must strictly increase$"
+            ):
+                stream_inputs(chunk, SCALER, memory)
+        row = _point(t, 10.1e3)
+        xyz = tuple(float(v[0]) for v in ecef(row["latitude"], row["longitude"], row["altitude"]))
+        with pytest.raises(ValueError, match=r"^timestamps of a stream must strictly increase$"):
+            point_features(
+                float(row["timestamp"][0]),
+                row["latitude"],
+                row["longitude"],
+                10.1e3,
+                0.5,
+                memory.state,
+                xyz,  # type: ignore[arg-type]
+            )
+
+
+def test_a_chunk_that_continues_a_stream_measures_its_first_dt_from_the_memory() -> None:
+    # Points 0.5 s apart, as in training (dt range 0.4–0.6 s), then a chunk that starts 5 s
+    # after the last point of the one before: its first row's dt is far outside the range.
+    from missile_classifier.scoring.ranges import DT, InputRanges
+
+    base = _point_scaler()
+    assert base.ranges is not None
+    low, high = base.ranges.low.copy(), base.ranges.high.copy()
+    low[-1], high[-1] = 0.4, 0.6
+    scaler = replace(base, ranges=InputRanges((*FEATURE_NAMES, DT), low, high))
+    times = [0.5 * i for i in range(6)] + [7.5 + 0.5 * i for i in range(4)]
+    rows = _rows(*((1, 1, t, 10e3 + 20.0 * i) for i, t in enumerate(times)))
+    whole, _ = stream_inputs(rows, scaler)
+    two, _ = stream_inputs({c: v[:2] for c, v in rows.items()}, scaler)  # not the one-row path
+    np.testing.assert_array_equal(two.windows, whole.windows[:2])
+    _, memory = stream_inputs({c: v[:6] for c, v in rows.items()}, scaler)
+    second, _ = stream_inputs({c: v[6:] for c, v in rows.items()}, scaler, memory)
+    assert second.out_of_range[:, -1].tolist() == [True, False, False, False]
+    np.testing.assert_array_equal(second.out_of_range, whole.out_of_range[6:])

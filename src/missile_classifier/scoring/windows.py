@@ -100,7 +100,7 @@ class StreamMemory:
         return {
             "state": self.state.to_dict(),
             "recent": base64.b64encode(rows.tobytes()).decode("ascii"),
-            "width": rows.shape[1] if rows.ndim == 2 else 0,
+            "width": rows.shape[1],  # a memory holds at least one row (from_dict checks)
             "count": self.count,
         }
 
