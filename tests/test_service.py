@@ -29,6 +29,7 @@ from missile_classifier.scoring.inference import ModelInferenceService
 from missile_classifier.service import pod
 from missile_classifier.service import state as service_state
 from missile_classifier.service.app import ConfigError, create_app, load_settings
+from missile_classifier.service.schemas import BatchResponse, Prediction
 from redis_server import free_port
 from test_bundle import write_onnx_bundle
 
@@ -144,6 +145,12 @@ def test_streaming_point_by_point_equals_batch_and_cli(
     threshold = client.get("/info").get_json()["model"]["threshold"]
     _agree(streamed, threshold)
     _agree(batch["predictions"], threshold)
+    # The answers are built as plain dicts: each must be what the documented models say.
+    BatchResponse.model_validate(batch, strict=True)
+    for p in [*streamed, *batch["predictions"]]:
+        assert set(p) == set(Prediction.model_fields), p
+        Prediction.model_validate(p, strict=True)
+    assert set(batch) == set(BatchResponse.model_fields)
     # Not "reentry everywhere": the track has both phases, and so do the answers.
     assert set(track["reentry_phase"]) == {0, 1}
     assert {p["label"] for p in streamed} == {"reentry", "non_reentry"}

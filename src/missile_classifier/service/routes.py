@@ -32,11 +32,9 @@ from missile_classifier.service.logs import get_logger
 from missile_classifier.service.openapi import openapi_document
 from missile_classifier.service.schemas import (
     BatchRequest,
-    BatchResponse,
     HealthResponse,
     InfoResponse,
     Observation,
-    Prediction,
     StoreStatus,
     WorkerHealth,
 )
@@ -128,26 +126,39 @@ def _echoed_sensor(sample: Observation) -> int | None:
 
 def _predictions(
     samples: list[Observation], scores: Scores, version: str, history: str | None = None
-) -> list[Prediction]:
-    out = []
-    for i, sample in enumerate(samples):
-        phase = int(scores.reentry_phase[i])
-        out.append(
-            Prediction(
-                track_id=sample.track_id,
-                sensor_id=_echoed_sensor(sample),
-                timestamp=sample.timestamp,
-                probability=float(scores.probability[i]),
-                reentry_phase=1 if phase else 0,
-                label="reentry" if phase else "non_reentry",
-                context_points=int(scores.context_points[i]),
-                mode="single" if sample.track_id is None else "stream",
-                quarantine=REASONS[int(scores.quarantine[i])],
-                history=history,
-                maximum_established=bool(scores.maximum_established[i]),
-                model_version=version,
-            )
+) -> list[dict[str, Any]]:
+    """The answers, as plain dicts with the fields of :class:`Prediction`.
+
+    Building and dumping a thousand pydantic models took 7–8 ms of a ~45 ms /batch_predict,
+    dicts 3 ms; the tests validate the answers against the model instead.
+    """
+    phases, probabilities, contexts, quarantines, established = (
+        a.tolist()
+        for a in (
+            scores.reentry_phase,
+            scores.probability,
+            scores.context_points,
+            scores.quarantine,
+            scores.maximum_established,
         )
+    )
+    out = [
+        {
+            "track_id": sample.track_id,
+            "sensor_id": _echoed_sensor(sample),
+            "timestamp": sample.timestamp,
+            "probability": probabilities[i],
+            "reentry_phase": 1 if phases[i] else 0,
+            "label": "reentry" if phases[i] else "non_reentry",
+            "context_points": contexts[i],
+            "mode": "single" if sample.track_id is None else "stream",
+            "quarantine": REASONS[quarantines[i]],
+            "history": history,
+            "maximum_established": bool(established[i]),
+            "model_version": version,
+        }
+        for i, sample in enumerate(samples)
+    ]
     counts = np.bincount(scores.reentry_phase, minlength=2)
     for phase, count in enumerate(counts.tolist()):
         if count:  # each inc writes the worker's metrics file: skip the ones that add nothing
@@ -265,12 +276,14 @@ def predict() -> Response:
         if history != "continued":
             metrics.STREAM_STARTS.labels(history=history).inc()
     prediction = _predictions([sample], scores, model.model_version, history)[0]
-    g.log_fields.update(prediction=prediction.label, probability=round(prediction.probability, 6))
-    if prediction.quarantine:
-        g.log_fields.update(quarantine=prediction.quarantine)
+    g.log_fields.update(
+        prediction=prediction["label"], probability=round(prediction["probability"], 6)
+    )
+    if prediction["quarantine"]:
+        g.log_fields.update(quarantine=prediction["quarantine"])
     if flagged := _out_of_range(scores, model.range_names):
         g.log_fields.update(out_of_range=sorted(flagged))
-    return jsonify(prediction.model_dump())
+    return jsonify(prediction)
 
 
 @api.post("/batch_predict")
@@ -298,10 +311,13 @@ def batch_predict() -> Response:
         g.log_fields["quarantined"] = scores.quarantined
     if flagged := _out_of_range(scores, model.range_names):
         g.log_fields["out_of_range"] = flagged
-    body = BatchResponse(
-        predictions=predictions, count=len(predictions), model_version=model.model_version
+    return jsonify(
+        {
+            "predictions": predictions,
+            "count": len(predictions),
+            "model_version": model.model_version,
+        }
     )
-    return jsonify(body.model_dump())
 
 
 def _refuse_duplicates(samples: list[Observation]) -> None:
