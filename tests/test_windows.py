@@ -663,12 +663,12 @@ def test_a_point_that_does_not_come_after_the_memory_is_refused_by_both_paths() 
 
     _, memory = stream_inputs(_point(0.0, 10e3), SCALER)
     for t in (0.0, -0.5):  # the same instant, and earlier
-        for chunk in (_point(t, 10.1e3), _rows((1, 1, t, 10.1e3), (1, 1, 1.0, 10.2e3))):
+        row = _point(t, 10.1e3)
+        for chunk in (row, _rows((1, 1, t, 10.1e3), (1, 1, 1.0, 10.2e3))):
             with pytest.raises(
                 ValueError, match=r"^timestamps of a stream must strictly increase$"
             ):
                 stream_inputs(chunk, SCALER, memory)
-        row = _point(t, 10.1e3)
         xyz = tuple(float(v[0]) for v in ecef(row["latitude"], row["longitude"], row["altitude"]))
         with pytest.raises(ValueError, match=r"^timestamps of a stream must strictly increase$"):
             point_features(

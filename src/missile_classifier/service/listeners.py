@@ -5,8 +5,8 @@ accepted yet; those clients have sent a request and get "connection reset", not 
 it was served. A stopping worker accepts every queued connection before it closes its listener
 (:mod:`~missile_classifier.service.worker`), but the kernel can complete one more between the
 last ``accept`` and the ``close``: a few microseconds, or a whole GIL switch interval (5 ms) when
-a request thread takes the interpreter in between, which a test under load hit about once in
-three runs.
+a request thread takes the interpreter in between, which a test under load hit in 2 of 10 runs
+one morning (docs/reliability.md).
 
 :func:`refuse_new_connections` closes that gap with a classic BPF filter on the socket that
 drops SYN segments. From then on the kernel answers no new connection attempt: its client sends
