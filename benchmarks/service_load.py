@@ -7,7 +7,11 @@ In one run, on loopback, with wrk (Debian package ``wrk``) as the load generator
 
 1. the *floor*: a bare Flask app with one ``jsonify`` route under gunicorn's stock ``gthread``
    worker with the service's settings (4 threads; 1, 2 and ``nproc`` workers) — what any Flask
-   service on this machine can reach;
+   service on this machine can reach. A second route of the same app, ``/score``, does the work
+   no prediction can skip — the feature function, the window and the model on the point
+   ``/predict single`` sends — and answers its probability: what any Flask service built on
+   this model reaches, so the gap between the service and the floor splits into the scoring's
+   share and the rest (parsing, validation, logging, metrics, the answer);
 2. ``missile-classifier serve`` with the memory store (1 worker) and with a private
    redis-server (1, 2 and ``nproc`` workers), each loaded on ``/livez``, ``/predict`` with one
    point and no track, ``/predict`` streaming (each connection its own tracks, timestamps
@@ -41,6 +45,8 @@ from pathlib import Path
 
 import requests
 
+from missile_classifier.columns import SENSOR_ID, TIMESTAMP, TRACK_ID
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import results as results_files  # benchmarks/results.py
 from redis_server import RedisServer  # the tests' helpers, reused
@@ -49,14 +55,31 @@ from server import SERVING_IMAGE, Server, free_port
 THREADS = 4  # gunicorn threads per worker, the service's default (THREADS)
 TRACK_POINTS = 1_000
 FLOOR_APP = """
+import os
+
+import numpy as np
 from flask import Flask, jsonify
 
+from missile_classifier.scoring.inference import ModelInferenceService
+
 app = Flask(__name__)
+# The work no prediction can skip: the feature function, the window and the model, on the
+# point /predict single sends, with the service's runtime settings (one thread, not spinning).
+model = ModelInferenceService(os.environ["MODEL_PATH"], threads=1, spinning=False)
+point = {point}
+columns = {{name: np.array([value], dtype=np.int64 if name.endswith("_id") else np.float64)
+            for name, value in point.items()}}
 
 
 @app.get("/")
 def index():
-    return jsonify({"status": "alive"})
+    return jsonify({{"status": "alive"}})
+
+
+@app.get("/score")
+def scored():
+    scores, _ = model.predict_stream(columns, None)
+    return jsonify({{"probability": float(scores.probability[0])}})
 """
 
 # wrk runs this Lua once per thread; each thread has one connection. ``done`` prints the
@@ -132,10 +155,16 @@ def lua_string(text: str) -> str:
     return f"[==[{text}]==]"
 
 
+def single_point() -> dict[str, float]:
+    """The point ``/predict single`` sends: the middle of :func:`track`, with no timestamp."""
+    points = track()
+    return {k: v for k, v in points[len(points) // 2].items() if k != "timestamp"}
+
+
 def write_scripts(folder: Path) -> dict[str, Path]:
     """The wrk scripts of each endpoint under load."""
     points = track()
-    single = {k: v for k, v in points[len(points) // 2].items() if k != "timestamp"}
+    single = single_point()
     scripts = {
         "/livez": _FIXED.format(method="GET", path="/livez", body='""'),
         "/predict single": _FIXED.format(
@@ -151,6 +180,7 @@ def write_scripts(folder: Path) -> dict[str, Path]:
             method="POST", path="/batch_predict", body=lua_string(json.dumps({"samples": samples}))
         )
     scripts["/"] = _FIXED.format(method="GET", path="/", body='""')
+    scripts["/score"] = _FIXED.format(method="GET", path="/score", body='""')
     paths = {}
     for name, text in scripts.items():
         path = folder / (name.strip("/").replace(" ", "_").replace("/", "_") or "root")
@@ -239,9 +269,11 @@ def load(
 
 
 @contextmanager
-def floor_server(folder: Path, workers: int) -> Iterator[str]:
+def floor_server(folder: Path, workers: int, model: Path) -> Iterator[str]:
     """The bare Flask app under stock gunicorn gthread; yields its URL."""
-    (folder / "floor_app.py").write_text(FLOOR_APP)
+    # The columns the service makes of that point (no track: track -1, sensor 0, time 0).
+    point = {TIMESTAMP: 0.0, TRACK_ID: -1, SENSOR_ID: 0, **single_point()}
+    (folder / "floor_app.py").write_text(FLOOR_APP.format(point=repr(point)))
     port = free_port()
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).parent / "gunicorn")
     process = subprocess.Popen(
@@ -263,6 +295,7 @@ def floor_server(folder: Path, workers: int) -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "MODEL_PATH": str(model.resolve())},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -327,6 +360,8 @@ def main() -> None:
         "/batch_predict 100",
         "/batch_predict 1000",
     ]
+    # A bare route doing a prediction's unavoidable work, when /predict single is measured.
+    floor_endpoints = ["/", *(["/score"] if "/predict single" in endpoints else [])]
     cells: list[Cell] = []
     floors: dict[int, float] = {}
     print(
@@ -336,10 +371,13 @@ def main() -> None:
         folder = Path(tmp)
         scripts = write_scripts(folder)
         for workers in sorted({1, *worker_counts}):
-            with floor_server(folder, workers) as url:
-                (cell,) = load("floor", workers, url, scripts, ["/"], args)
-                floors[workers] = cell.median
-                cells.append(cell)
+            with floor_server(folder, workers, args.model) as url:
+                bare, *modelled = load("floor", workers, url, scripts, floor_endpoints, args)
+                floors[workers] = bare.median
+                # The model route's ratio is to the bare route of the same server.
+                for cell in modelled:
+                    cell.floor_ratio = cell.median / bare.median
+                cells += [bare, *modelled]
         configs = [] if args.no_memory else [("memory", 1)]
         configs += [("redis", w) for w in worker_counts]
         for store, workers in configs:
@@ -379,8 +417,10 @@ def _redis(wanted: bool) -> Iterator[str]:
 
 
 def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str]]:
-    """The targets, each checked against this run's numbers (printed, and returned)."""
+    """The targets, each checked against this run's numbers (printed, and returned); then how
+    far the scoring route leaves the floor, and the service the scoring route (printed)."""
     by = {(c.server, c.workers, c.endpoint): c for c in cells}
+    floors = {c.workers: c.median for c in cells if c.server == "floor" and c.endpoint == "/"}
     checks = []
     for workers in sorted({1, cores}):
         server = "redis"
@@ -391,7 +431,7 @@ def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str]]:
                     (
                         f"{endpoint} {workers}w ≥ {target:.0%} of floor",
                         cell.floor_ratio >= target,
-                        f"{cell.floor_ratio:.0%}",
+                        f"{cell.floor_ratio:.1%}",
                     )
                 )
     one, many = by.get(("redis", 1, "/predict single")), by.get(("redis", cores, "/predict single"))
@@ -405,7 +445,7 @@ def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str]]:
             (
                 "/predict stream (Redis) ≥ 50 % of floor",
                 stream.floor_ratio >= 0.5,
-                f"{stream.floor_ratio:.0%}",
+                f"{stream.floor_ratio:.1%}",
             )
         )
     predicts = [c for c in cells if c.endpoint.startswith("/predict")]
@@ -417,6 +457,14 @@ def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str]]:
     print("\ntargets")
     for name, ok, value in checks:
         print(f"  {'met' if ok else 'MISSED':<6} {name:<44} {value}")
+    for workers in sorted({c.workers for c in cells if c.endpoint == "/score"}):
+        score = by[("floor", workers, "/score")]
+        single = by.get(("redis", workers, "/predict single"))
+        line = f"  {workers}w: the scoring route reaches {score.median / floors[workers]:.1%} "
+        line += "of floor"
+        if single is not None:
+            line += f"; /predict single reaches {single.median / score.median:.1%} of it"
+        print(line)
     return checks
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import statistics
 import sys
 import tomllib
 from collections.abc import Callable, Iterator
@@ -225,6 +226,37 @@ def service_load(results: Results, run: str | None) -> str:
     return _table(header, ["---", "---:", "---", "---:", "---:", "---:", "---:", "---:"], rows)
 
 
+def service_scoring_floor(results: Results, run: str | None) -> str:
+    """``service_load``: the floor, its route that scores the point, and ``/predict single``."""
+    cells = results.run("service_load", run or "default")["cells"]
+    by = {(c["server"], c["workers"], c["endpoint"]): c for c in cells}
+    rows = []
+    for workers in sorted(w for s, w, e in by if e == "/score"):
+        bare, score = by[("floor", workers, "/")], by[("floor", workers, "/score")]
+        single = by.get(("redis", workers, "/predict single"))
+        rows.append(
+            [
+                str(workers),
+                f"{bare['median']:,.0f}",
+                f"{score['median']:,.0f}",
+                f"{100 * score['median'] / bare['median']:.1f} %",
+                "–" if single is None else f"{single['median']:,.0f}",
+                "–" if single is None else f"{100 * single['median'] / bare['median']:.1f} %",
+                "–" if single is None else f"{100 * single['median'] / score['median']:.1f} %",
+            ]
+        )
+    header = [
+        "workers",
+        "bare route, req/s",
+        "route that scores the point",
+        "of bare",
+        "`/predict single` (Redis)",
+        "of bare",
+        "of the scoring route",
+    ]
+    return _table(header, ["---:", "---:", "---:", "---:", "---:", "---:", "---:"], rows)
+
+
 def service_scaling(results: Results, run: str | None) -> str:
     """``service_load`` in short: median req/s (rows/s for batches) by server and workers."""
     cells = results.run("service_load", run or "default")["cells"]
@@ -268,7 +300,10 @@ def service_before_after(results: Results, run: str | None) -> str:
         now = after.get((c["server"], c["workers"], c["endpoint"]))
         if now is None:
             continue
-        name = "bare Flask app (floor)" if c["server"] == "floor" else f"`{c['endpoint']}`"
+        if c["server"] == "floor":
+            name = "bare Flask app (floor)" if c["endpoint"] == "/" else "floor's scoring route"
+        else:
+            name = f"`{c['endpoint']}`"
         rows.append(
             [
                 name,
@@ -280,6 +315,28 @@ def service_before_after(results: Results, run: str | None) -> str:
         )
     header = ["req/s, Redis store", "workers", "before: median (range)", "after", "after ÷ before"]
     return _table(header, ["---", "---:", "---:", "---:", "---:"], rows)
+
+
+def service_ab(results: Results, run: str | None) -> str:
+    """``service_ab``: req/s of the code before (RUN) and after, served in alternating rounds."""
+    data = results.run("service_ab", run)
+    rows = []
+    for endpoint, found in data["endpoints"].items():
+        sides = [found["before"], found["after"]]
+        rows.append(
+            [
+                f"`{endpoint}`",
+                *(f"{statistics.median(r):,.0f} ({min(r):,.0f}–{max(r):,.0f})" for r in sides),
+                f"{found['ratio']:.2f} ×",
+            ]
+        )
+    header = [
+        f"req/s, 1 worker, {data['rounds']} rounds × {data['runs']} runs a side",
+        "before: median (range)",
+        "after",
+        "after ÷ before",
+    ]
+    return _table(header, ["---", "---:", "---:", "---:"], rows)
 
 
 def service_load_targets(results: Results, run: str | None) -> str:
@@ -357,6 +414,8 @@ VIEWS: dict[str, Callable[[Results, str | None], str]] = {
     "simulate-speed": simulate_speed,
     "service-load": service_load,
     "service-load-targets": service_load_targets,
+    "service-scoring-floor": service_scoring_floor,
+    "service-ab": service_ab,
     "service-profile": service_profile,
     "service-scaling": service_scaling,
     "service-before-after": service_before_after,
@@ -413,8 +472,25 @@ def service_profile_derived(data: dict[str, Any]) -> dict[str, Any]:
     return {"redis_cpu_us": used, "redis_predictions_per_core_s": 1e6 / used}
 
 
+def service_load_derived(data: dict[str, Any]) -> dict[str, Any]:
+    """``derived/wN/score_of_floor`` and ``single_of_score`` in run ``default``, with N workers:
+    the floor's scoring route against its bare route, and ``/predict single`` (Redis) against
+    the scoring route."""
+    cells = data["runs"]["default"]["results"]["cells"]
+    median = {(c["server"], c["workers"], c["endpoint"]): c["median"] for c in cells}
+    derived: dict[str, Any] = {}
+    for workers in sorted(w for s, w, e in median if e == "/score"):
+        score = median[("floor", workers, "/score")]
+        derived[f"w{workers}"] = {
+            "score_of_floor": score / median[("floor", workers, "/")],
+            "single_of_score": median[("redis", workers, "/predict single")] / score,
+        }
+    return derived
+
+
 DERIVED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "robustness": robustness_derived,
+    "service_load": service_load_derived,
     "service_profile": service_profile_derived,
 }
 

@@ -166,6 +166,23 @@ def test_log_lines_stay_whole_when_both_workers_write_at_once(server: Server) ->
     assert not broken, broken[:3]
 
 
+def test_gunicorn_builds_no_access_log_line_of_its_own() -> None:
+    """The app's JSON line per request is the access log; gunicorn's would cost every request
+    its fields (each header and environ entry) only for ``gunicorn.access`` to drop the line."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from missile_classifier.service import gunicorn_conf
+
+    config = Config()
+    config.set("accesslog", "-")  # a stock logger then builds each request's line
+    stock, ours = Logger(config), gunicorn_conf.logger_class(config)
+    with pytest.raises(AttributeError):  # it starts reading the response and request
+        stock.access(None, None, None, None)
+    ours.access(None, None, None, None)  # reads nothing
+    assert isinstance(ours, Logger)  # and is gunicorn's logger for everything else
+
+
 def test_redis_outage_degrades_and_recovers(server: Server, redis: RedisServer) -> None:
     stream = {
         "timestamp": 1.0,

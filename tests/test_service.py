@@ -326,6 +326,9 @@ def test_metrics_count_requests_predictions_and_errors(
         _added(before, after, requests, method="POST", endpoint="/batch_predict", status="200") == 1
     )
     assert _added(before, after, requests, method="GET", endpoint="unmatched", status="404") == 1
+    durations = "missile_classifier_request_duration_seconds_count"
+    assert _added(before, after, durations, method="POST", endpoint="/predict") == 5
+    assert _added(before, after, durations, method="GET", endpoint="unmatched") == 1
     errors = "missile_classifier_errors_total"
     for code in ("bad_json", "validation_error", "not_found"):
         assert _added(before, after, errors, type=code) == 1, code

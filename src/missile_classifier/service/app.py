@@ -101,10 +101,11 @@ def _install_request_hooks(app: Flask, settings: Settings) -> None:
     def _finish(response: Response) -> Response:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        metrics.REQUESTS.labels(
-            method=request.method, endpoint=endpoint, status=str(response.status_code)
-        ).inc()
-        metrics.REQUEST_DURATION.labels(method=request.method, endpoint=endpoint).observe(elapsed)
+        requests, duration = metrics.request_series(
+            request.method, endpoint, str(response.status_code)
+        )
+        requests.inc()
+        duration.observe(elapsed)
         request_id = g.get("request_id", "")
         response.headers["X-Request-ID"] = request_id
         if endpoint not in ("/livez", "/metrics"):  # probes and scrapes would drown the log

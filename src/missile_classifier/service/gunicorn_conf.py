@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from gunicorn.glogging import Logger
+
 from missile_classifier.service.config import OWNED_METRICS_DIR, Settings
 from missile_classifier.service.logs import json_formatter
 from missile_classifier.service.worker import READ_TIMEOUT_ENV
@@ -29,6 +31,21 @@ timeout = _settings.timeout  # also bounds model loading in a new worker
 graceful_timeout = 30
 preload_app = False
 accesslog = None  # the app logs one JSON line per request itself
+
+
+class ServerLogger(Logger):  # type: ignore[misc]  # gunicorn has no types
+    """Gunicorn's logger without the access log, which the app's request line replaces.
+
+    Given a logging config, gunicorn builds every request's access-log fields (each header and
+    environ entry) before ``gunicorn.access`` drops the line at WARNING: 4 % of a worker's
+    GIL time under ``/predict`` load (docs/performance.md).
+    """
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """Log nothing: the app's JSON line per request is the access log."""
+
+
+logger_class = ServerLogger
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 limit_request_line = 8190

@@ -8,6 +8,7 @@ Without that variable (tests calling the app in-process), the default registry i
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Final
 
@@ -40,6 +41,21 @@ REQUEST_DURATION = Histogram(
     ["method", "endpoint"],
     buckets=_LATENCY_BUCKETS,
 )
+
+
+@functools.lru_cache(maxsize=1024)
+def request_series(method: str, endpoint: str, status: str) -> tuple[Counter, Histogram]:
+    """The request counter's and latency histogram's series of one kind of request.
+
+    Looked up once per kind: ``labels()`` checks and locks on every call, and every request
+    updates both (bounded, since a client can send any method).
+    """
+    return (
+        REQUESTS.labels(method=method, endpoint=endpoint, status=status),
+        REQUEST_DURATION.labels(method=method, endpoint=endpoint),
+    )
+
+
 PREDICTIONS = Counter(f"{PREFIX}_predictions_total", "Predictions by predicted class.", ["class"])
 #: Its two series by predicted phase (0, 1), looked up once.
 PREDICTIONS_BY_PHASE: Final = (
@@ -75,6 +91,10 @@ INFERENCE_DURATION = Histogram(
     ["kind"],
     buckets=_LATENCY_BUCKETS,
 )
+#: Its series by kind of inference, looked up once (``labels()`` locks on every call).
+INFERENCE_BY_KIND: Final = {
+    kind: INFERENCE_DURATION.labels(kind=kind) for kind in ("single", "stream", "batch")
+}
 MODEL_INFO = Gauge(
     f"{PREFIX}_model_info",
     "Loaded model version (value 1).",

@@ -192,7 +192,7 @@ def _run(kind: str, fn: Any) -> Any:
         state().mark_unusable(f"inference failed ({type(exc).__name__}); see the service logs")
         raise
     finally:
-        metrics.INFERENCE_DURATION.labels(kind=kind).observe(time.perf_counter() - started)
+        metrics.INFERENCE_BY_KIND[kind].observe(time.perf_counter() - started)
 
 
 @api.get("/livez")
