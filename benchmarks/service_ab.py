@@ -41,7 +41,7 @@ def rates(env: dict[str, str], log: Path, script: Path, args: argparse.Namespace
             summary = service_load.wrk(server.url, script, args.duration, args.connections)
             if summary["non_2xx"] or summary["socket_errors"]:
                 raise RuntimeError(f"{script.name}: errors under load: {summary}")
-            found.append(round(summary["requests"] / (summary["duration_us"] / 1e6), 1))
+            found.append(round(service_load.rate(summary), 1))
         return found
 
 

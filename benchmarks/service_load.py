@@ -60,6 +60,7 @@ import os
 import numpy as np
 from flask import Flask, jsonify
 
+from missile_classifier.columns import INTEGER_COLUMNS
 from missile_classifier.scoring.inference import ModelInferenceService
 
 app = Flask(__name__)
@@ -67,7 +68,7 @@ app = Flask(__name__)
 # point /predict single sends, with the service's runtime settings (one thread, not spinning).
 model = ModelInferenceService(os.environ["MODEL_PATH"], threads=1, spinning=False)
 point = {point}
-columns = {{name: np.array([value], dtype=np.int64 if name.endswith("_id") else np.float64)
+columns = {{name: np.array([value], dtype=np.int64 if name in INTEGER_COLUMNS else np.float64)
             for name, value in point.items()}}
 
 
@@ -211,6 +212,11 @@ class Cell:
         return statistics.median(self.runs)
 
 
+def rate(summary: dict[str, int]) -> float:
+    """Requests per second of one wrk run's summary."""
+    return summary["requests"] / (summary["duration_us"] / 1e6)
+
+
 def wrk(url: str, script: Path, seconds: float, connections: int, base: int = 0) -> dict[str, int]:
     """One wrk run; its summary (requests, latency percentiles in µs, errors)."""
     command = [
@@ -249,7 +255,7 @@ def load(
         for _ in range(args.runs):
             summaries.append(wrk(url, scripts[endpoint], args.duration, args.connections, base))
             base += 10_000_000
-        rates = [s["requests"] / (s["duration_us"] / 1e6) for s in summaries]
+        rates = [rate(s) for s in summaries]
         middle = summaries[sorted(range(len(rates)), key=rates.__getitem__)[len(rates) // 2]]
         cell = Cell(
             server,
@@ -420,7 +426,6 @@ def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str]]:
     """The targets, each checked against this run's numbers (printed, and returned); then how
     far the scoring route leaves the floor, and the service the scoring route (printed)."""
     by = {(c.server, c.workers, c.endpoint): c for c in cells}
-    floors = {c.workers: c.median for c in cells if c.server == "floor" and c.endpoint == "/"}
     checks = []
     for workers in sorted({1, cores}):
         server = "redis"
@@ -460,8 +465,7 @@ def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str]]:
     for workers in sorted({c.workers for c in cells if c.endpoint == "/score"}):
         score = by[("floor", workers, "/score")]
         single = by.get(("redis", workers, "/predict single"))
-        line = f"  {workers}w: the scoring route reaches {score.median / floors[workers]:.1%} "
-        line += "of floor"
+        line = f"  {workers}w: the scoring route reaches {score.floor_ratio:.1%} of floor"
         if single is not None:
             line += f"; /predict single reaches {single.median / score.median:.1%} of it"
         print(line)

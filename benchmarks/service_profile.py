@@ -116,9 +116,8 @@ def profile(
         capture_output=True,
     )
     load.join()
-    rate = summary["requests"] / (summary["duration_us"] / 1e6)
     return {
-        "req_per_s": round(rate, 1),
+        "req_per_s": round(service_load.rate(summary), 1),
         "cpu_ms_per_request": round(1000 * cpu / summary["requests"], 3),
         "redis_cpu_us_per_request": round(1e6 * redis_cpu / summary["requests"], 1),
         "parts": breakdown(raw),
