@@ -8,17 +8,22 @@ they were read (text), followed by ``reentry_probability`` and ``predicted_reent
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from missile_classifier.columns import TRACK_ID
+from missile_classifier import arrow_csv
+from missile_classifier.columns import COLUMNS, TRACK_ID
 from missile_classifier.progress import progress_bar
 from missile_classifier.schema import SchemaError, frame_columns, validate_frame
 from missile_classifier.scoring.inference import ModelInferenceService
@@ -80,11 +85,18 @@ def predict_csv(
     shard: Shard | None = None,
     chunk_rows: int = CHUNK_ROWS,
     progress: bool = False,
+    reader: Literal["arrow", "pandas"] = "arrow",
 ) -> PredictSummary:
     """Score every row of a track CSV (labeled or not) into a new CSV.
 
     The output is written to a temporary file beside ``output_path`` and renamed at the end, so
     a failed run leaves no half-written output.
+
+    Args:
+        reader: ``"arrow"`` reads and writes plain files with Arrow's C++ CSV code (several
+            times faster) and hands pandas whatever it cannot read exactly as pandas would
+            (:mod:`.arrow_csv`); ``"pandas"`` reads and writes every file with pandas. Both
+            write the same bytes.
 
     Raises:
         SchemaError: If the input breaks the schema, or a stream's rows go back in time
@@ -96,35 +108,87 @@ def predict_csv(
     if not source.is_file():
         raise SchemaError(str(source), "file not found")
     started = time.perf_counter()
-    memories: dict[tuple[int, int], StreamMemory] = {}
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    rows = positives = flagged_rows = 0
-    flagged = np.zeros(len(service.range_names), dtype=np.int64)
-    line = 2
+    total = _count_rows(source) if progress else 0
     try:
-        reader = pd.read_csv(source, dtype=str, chunksize=chunk_rows)
-        total = _count_rows(source) if progress else 0
-        with (
-            reader,  # closes the file when a chunk is rejected too
-            progress_bar(total, "Scoring rows", enabled=progress) as advance,
-            temporary.open("w", newline="") as sink,
-        ):
-            for index, chunk in enumerate(reader):
-                scored, outside = _score_chunk(service, chunk, str(source), line, memories, shard)
-                line += len(chunk)
-                scored.to_csv(sink, header=index == 0, index=False)
-                rows += len(scored)
-                positives += int(scored[PREDICTION].sum())
-                flagged += outside.sum(axis=0)
-                flagged_rows += int(outside.any(axis=1).sum())
-                advance(len(chunk))
+        with temporary.open("wb") as sink:
+            tally = None
+            names = arrow_csv.header(source) if reader == "arrow" else None
+            if names is not None:
+                try:
+                    chunks = arrow_csv.chunks(source, names, chunk_rows)
+                    tally = _score_file(service, chunks, sink, str(source), shard, total, progress)
+                except arrow_csv.RefusedError:
+                    # Not plain enough for Arrow's reader (a short row, say): pandas reads it,
+                    # as it reads every file, with the same answers and messages.
+                    sink.seek(0)
+                    sink.truncate()
+            if tally is None:
+                frames = pd.read_csv(source, dtype=str, chunksize=chunk_rows)
+                with frames:  # closes the file when a chunk is rejected too
+                    tally = _score_file(service, frames, sink, str(source), shard, total, progress)
         os.replace(temporary, target)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         raise SchemaError(str(source), f"cannot be parsed as CSV: {exc}") from None
     finally:
         temporary.unlink(missing_ok=True)
-    by_input = {n: int(c) for n, c in zip(service.range_names, flagged, strict=True) if c}
-    return PredictSummary(rows, positives, time.perf_counter() - started, flagged_rows, by_input)
+    by_input = {n: int(c) for n, c in zip(service.range_names, tally.flagged, strict=True) if c}
+    return PredictSummary(
+        tally.rows, tally.positives, time.perf_counter() - started, tally.flagged_rows, by_input
+    )
+
+
+@dataclass
+class _Tally:
+    """What the chunks scored so far held."""
+
+    flagged: np.ndarray
+    rows: int = 0
+    positives: int = 0
+    flagged_rows: int = 0
+
+
+def _score_file(
+    service: ModelInferenceService,
+    chunks: Iterable[pd.DataFrame | pa.RecordBatch],
+    sink: BinaryIO,
+    source: str,
+    shard: Shard | None,
+    total: int,
+    progress: bool,
+) -> _Tally:
+    """Score chunks of cells as read (text; a frame from pandas or a batch from Arrow), each
+    stream continuing from the chunk before, and write them to ``sink`` with a header."""
+    memories: dict[tuple[int, int], StreamMemory] = {}
+    tally = _Tally(np.zeros(len(service.range_names), dtype=np.int64))
+    line = 2
+    with progress_bar(total, "Scoring rows", enabled=progress) as advance:
+        for index, chunk in enumerate(chunks):
+            batch = chunk if isinstance(chunk, pa.RecordBatch) else None
+            numbers = arrow_csv.numbers(batch, COLUMNS) if batch is not None else None
+            cells: pd.DataFrame | None = None
+            if numbers is None:  # pandas converts what Arrow might read otherwise, as ever
+                cells = numbers = _frame(chunk)
+            valid, keep = _validated(numbers, source, line, shard)
+            probability, prediction, outside = _score(service, valid, source, memories)
+            if index == 0:
+                _write_header(sink, [*_names(chunk), PROBABILITY, PREDICTION])
+            written = False
+            if batch is not None and cells is None:
+                kept = batch.filter(pa.array(keep)) if keep is not None else batch
+                written = arrow_csv.write(sink, kept, probability, prediction)
+            if not written:  # read by pandas, or a cell needs quotes: pandas writes it
+                out = _answered(
+                    _frame(chunk) if cells is None else cells, keep, probability, prediction
+                )
+                sink.write(out.to_csv(header=False, index=False).encode())
+            line += len(chunk)
+            tally.rows += len(valid)
+            tally.positives += int(prediction.sum())
+            tally.flagged += outside.sum(axis=0)
+            tally.flagged_rows += int(outside.any(axis=1).sum())
+            advance(len(chunk))
+    return tally
 
 
 def _score_chunk(
@@ -135,20 +199,64 @@ def _score_chunk(
     memories: dict[tuple[int, int], StreamMemory],
     shard: Shard | None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Validate and score one chunk, keeping its row order and its cells' text; also which
-    rows had inputs far outside the training range."""
-    numbers, _ = validate_frame(chunk, source, line_offset=line, sort=False)
-    if shard is not None:
-        keep = shard.selects(numbers[TRACK_ID].to_numpy())
-        chunk, numbers = chunk.loc[keep], numbers.loc[keep]
+    """Validate and score one chunk of cells as read by pandas, keeping its row order and its
+    cells' text; also which rows had inputs far outside the training range."""
+    valid, keep = _validated(chunk, source, line, shard)
+    probability, prediction, outside = _score(service, valid, source, memories)
+    return _answered(chunk, keep, probability, prediction), outside
+
+
+def _validated(
+    cells: pd.DataFrame, source: str, line: int, shard: Shard | None
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The chunk's rows in canonical form and input order, and the mask of the shard's rows
+    (``None``: all of them) that the returned rows are already limited to."""
+    valid, _ = validate_frame(cells, source, line_offset=line, sort=False)
+    if shard is None:
+        return valid, None
+    keep = shard.selects(valid[TRACK_ID].to_numpy())
+    return valid.loc[keep], keep
+
+
+def _answered(
+    cells: pd.DataFrame, keep: np.ndarray | None, probability: np.ndarray, prediction: np.ndarray
+) -> pd.DataFrame:
+    """The kept rows' cells followed by their answers."""
+    out = (cells.loc[keep] if keep is not None else cells).copy()
+    out[PROBABILITY] = probability
+    out[PREDICTION] = prediction
+    return out
+
+
+def _names(chunk: pd.DataFrame | pa.RecordBatch) -> list[str]:
+    return list(chunk.columns) if isinstance(chunk, pd.DataFrame) else chunk.schema.names
+
+
+def _frame(chunk: pd.DataFrame | pa.RecordBatch) -> pd.DataFrame:
+    """The chunk's cells as pandas reads them (text, missing cells NaN)."""
+    return chunk if isinstance(chunk, pd.DataFrame) else chunk.to_pandas()
+
+
+def _write_header(sink: BinaryIO, names: list[str]) -> None:
+    """The header line as pandas writes it (names quoted only where they need it)."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerow(names)
+    sink.write(text.getvalue().encode())
+
+
+def _score(
+    service: ModelInferenceService,
+    valid: pd.DataFrame,
+    source: str,
+    memories: dict[tuple[int, int], StreamMemory],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probability (6 decimals), decision and out-of-range flags of validated rows, in order."""
     try:
-        scores = service.predict_batch(frame_columns(numbers), memories)
+        scores = service.predict_batch(frame_columns(valid), memories)
     except ValueError as exc:
         raise SchemaError(source, str(exc)) from None
-    out = chunk.copy()
-    out[PROBABILITY] = np.round(scores.probability.astype(np.float64), 6)
-    out[PREDICTION] = scores.reentry_phase
-    return out, scores.out_of_range
+    probability = np.round(scores.probability.astype(np.float64), 6)
+    return probability, scores.reentry_phase, scores.out_of_range
 
 
 def _count_rows(path: Path) -> int:
