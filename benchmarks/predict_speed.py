@@ -5,10 +5,12 @@ Usage:
 
 Simulates ``--tracks`` ballistic tracks (1–3 sensors each, irregular sampling) into a CSV,
 then times (a) ``predict_csv`` end to end, reading, validating, featurising, scoring and
-writing, (b) ``ModelInferenceService.predict_batch`` on the same rows already in memory, and
-(c) the model alone: ONNX Runtime on ready windows at several batch sizes (the ceiling the
-scoring path is compared with). Prints the median over the repeats; ``--record`` writes every
-repeat's rows/s, their median, minimum and maximum as run ``ballistic-<tracks>`` of
+writing, with Arrow's CSV reader and writer (the default) and, in the same repeat, with
+pandas reading and writing every cell (``reader="pandas"``, the code before Arrow), (b)
+``ModelInferenceService.predict_batch`` on the same rows already in memory, and (c) the model
+alone: ONNX Runtime on ready windows at several batch sizes (the ceiling the scoring path is
+compared with). Prints the median over the repeats; ``--record`` writes every repeat's rows/s,
+their median, minimum and maximum as run ``ballistic-<tracks>`` of
 docs/results/predict_speed.json.
 """
 
@@ -66,9 +68,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp) / "in.csv", Path(tmp) / "out.csv"
         write_csv(frame, source)
-        csv_times, memory_times = [], []
-        for _ in range(args.repeats):
-            csv_times.append(predict_csv(service, source, target).seconds)
+        csv_times, pandas_times, memory_times = [], [], []
+        for repeat in range(args.repeats):
+            # Alternate which reader goes first, so neither always meets a warmer machine.
+            for reader in ("arrow", "pandas") if repeat % 2 == 0 else ("pandas", "arrow"):
+                seconds = predict_csv(service, source, target, reader=reader).seconds
+                (csv_times if reader == "arrow" else pandas_times).append(seconds)
             start = time.perf_counter()
             service.predict_batch(columns)
             memory_times.append(time.perf_counter() - start)
@@ -76,6 +81,7 @@ def main() -> None:
     results: dict[str, object] = {"tracks": args.tracks, "rows": rows}
     for key, name, times in (
         ("csv", "predict CSV→CSV", csv_times),
+        ("csv_pandas", "  read by pandas", pandas_times),
         ("memory", "in-memory batch", memory_times),
     ):
         median = statistics.median(times)
@@ -94,9 +100,16 @@ def main() -> None:
     for batch, rate in alone.items():
         print(f"model alone, batch {int(batch):>5,}        {rate:>10,} windows/s")
     csv = results["csv"]["median"]  # type: ignore[index]
+    by_pandas = results["csv_pandas"]["median"]  # type: ignore[index]
     share = csv / alone[best]
-    print(f"predict CSV→CSV is {share:.0%} of the model alone at its best batch ({int(best):,})")
-    results["model_alone"] = {"windows_per_s": alone, "best_batch": int(best), "csv_share": share}
+    print(f"predict CSV→CSV is {share:.1%} of the model alone at its best batch ({int(best):,})")
+    print(f"Arrow's reader and writer: {csv / by_pandas:.2f} × pandas'")
+    results["model_alone"] = {
+        "windows_per_s": alone,
+        "best_batch": int(best),
+        "csv_share": share,
+        "pandas_share": by_pandas / alone[best],
+    }
     if args.record:
         key = args.key or f"ballistic-{args.tracks}"
         path = results_files.record("predict_speed", key, results)
