@@ -104,6 +104,7 @@ def main() -> None:
     share = csv / alone[best]
     print(f"predict CSV→CSV is {share:.1%} of the model alone at its best batch ({int(best):,})")
     print(f"Arrow's reader and writer: {csv / by_pandas:.2f} × pandas'")
+    results["csv_over_pandas"] = csv / by_pandas
     results["model_alone"] = {
         "windows_per_s": alone,
         "best_batch": int(best),
