@@ -213,16 +213,20 @@ def test_the_maximum_is_established_by_a_climb_of_a_kilometre(
     assert both[n:, F["maximum_established"]].tolist() == [1] * n
 
 
-def test_the_loop_and_the_vectorised_trend_give_the_same_bits() -> None:
-    # Few runs take a plain loop, many a vectorised step per row position: same arithmetic.
-    rng = np.random.default_rng(3)
-    lengths = rng.integers(1, 40, 9)
+@pytest.mark.parametrize(("seed", "runs", "longest"), [(3, 9, 40), (5, 30, 300), (6, 60, 3)])
+def test_the_loop_and_the_vectorised_trend_give_the_same_bits(
+    seed: int, runs: int, longest: int
+) -> None:
+    # Few runs take a plain loop, many a vectorised step per row position (laid out position
+    # by position, runs of equal length included): same arithmetic.
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, longest, runs)
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     steps = rng.normal(size=(bounds[-1], 3))
     decay = rng.uniform(0.1, 1.0, bounds[-1])
-    leads = rng.normal(size=(9, 3))
+    leads = rng.normal(size=(runs, 3))
     together, after = trend_sums(steps, decay, bounds, leads)
-    for r in range(9):
+    for r in range(runs):
         one = slice(bounds[r], bounds[r + 1])
         alone, alone_after = trend_sums(
             steps[one], decay[one], np.array([0, lengths[r]]), leads[r : r + 1]

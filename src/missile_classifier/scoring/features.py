@@ -504,13 +504,27 @@ def trend_sums(
             after[r] = carried
         return sums, after
     order = np.argsort(-lengths, kind="stable")  # longest first: the live runs are a prefix
-    longest_first, starts, carried = lengths[order], first[order], after[order]
+    longest_first, carried = lengths[order], after[order]
     alive = np.searchsorted(-longest_first, -np.arange(longest_first[0]), side="left")
+    # The rows laid out position by position (every run's k-th row, longest run first): each
+    # step then adds and scales one contiguous slice, where gathering and scattering the rows
+    # at every step cost several NumPy calls per step (thousands of steps per call).
+    slot = np.empty_like(order)
+    slot[order] = np.arange(len(order))
+    run = np.repeat(np.arange(len(lengths)), lengths)
+    offset = np.concatenate([[0], np.cumsum(alive)])
+    laid = offset[np.arange(len(steps)) - first[run]] + slot[run]
+    rows_laid = np.empty_like(laid)
+    rows_laid[laid] = np.arange(len(laid))
+    laid_steps, laid_decay = steps[rows_laid], decay[rows_laid, None]
+    laid_sums = np.empty_like(steps)
+    bounds_laid = offset.tolist()
     for k, live in enumerate(alive.tolist()):
-        rows = starts[:live] + k
-        total = carried[:live] + steps[rows]
-        sums[rows] = total
-        carried[:live] = decay[rows, None] * total
+        begin, end = bounds_laid[k], bounds_laid[k + 1]
+        at_k = laid_sums[begin:end]
+        np.add(carried[:live], laid_steps[begin:end], out=at_k)
+        np.multiply(laid_decay[begin:end], at_k, out=carried[:live])
+    sums[:] = laid_sums[laid]
     after[order] = carried
     return sums, after
 
