@@ -9,9 +9,10 @@ writing, with Arrow's CSV reader and writer (the default) and, in the same repea
 pandas reading and writing every cell (``reader="pandas"``, the code before Arrow), (b)
 ``ModelInferenceService.predict_batch`` on the same rows already in memory, and (c) the model
 alone: ONNX Runtime on ready windows at several batch sizes (the ceiling the scoring path is
-compared with). Prints the median over the repeats; ``--record`` writes every repeat's rows/s,
-their median, minimum and maximum as run ``ballistic-<tracks>`` of
-docs/results/predict_speed.json.
+compared with), after each repeat, so that each repeat's share of the model's speed compares
+two figures measured seconds apart, not a whole run apart. Prints the median over the
+repeats; ``--record`` writes every repeat's rows/s and shares, their median, minimum and
+maximum as run ``ballistic-<tracks>`` of docs/results/predict_speed.json.
 """
 
 from __future__ import annotations
@@ -33,22 +34,19 @@ from missile_classifier.simulation.dataset import simulate_dataset, write_csv
 BATCHES = (256, 1024, 4096)
 
 
-def model_alone(service: ModelInferenceService, repeats: int) -> dict[str, int]:
-    """Windows/s of the bundle's ONNX session alone, per batch size (median of the repeats)."""
+def model_alone(service: ModelInferenceService) -> dict[str, int]:
+    """Windows/s of the bundle's ONNX session alone, per batch size, in one round."""
     length, inputs = service.scaler.sequence_length, service.scaler.n_inputs
     session, name = service._session, service._input
     rates = {}
     for batch in BATCHES:
         windows = np.random.default_rng(0).random((batch, length, inputs), dtype=np.float32)
         session.run(None, {name: windows})  # warm-up
-        calls = max(3, 20_000 // batch)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                session.run(None, {name: windows})
-            times.append(time.perf_counter() - start)
-        rates[str(batch)] = round(batch * calls / statistics.median(times))
+        calls = max(3, 40_000 // batch)
+        start = time.perf_counter()
+        for _ in range(calls):
+            session.run(None, {name: windows})
+        rates[str(batch)] = round(batch * calls / (time.perf_counter() - start))
     return rates
 
 
@@ -69,6 +67,7 @@ def main() -> None:
         source, target = Path(tmp) / "in.csv", Path(tmp) / "out.csv"
         write_csv(frame, source)
         csv_times, pandas_times, memory_times = [], [], []
+        rounds: list[dict[str, int]] = []
         for repeat in range(args.repeats):
             # Alternate which reader goes first, so neither always meets a warmer machine.
             for reader in ("arrow", "pandas") if repeat % 2 == 0 else ("pandas", "arrow"):
@@ -77,6 +76,7 @@ def main() -> None:
             start = time.perf_counter()
             service.predict_batch(columns)
             memory_times.append(time.perf_counter() - start)
+            rounds.append(model_alone(service))  # the ceiling, measured beside each repeat
     rows = len(frame)
     results: dict[str, object] = {"tracks": args.tracks, "rows": rows}
     for key, name, times in (
@@ -95,21 +95,32 @@ def main() -> None:
             "min": min(rates),
             "max": max(rates),
         }
-    alone = model_alone(service, args.repeats)
+    alone = {b: round(statistics.median(r[b] for r in rounds)) for b in rounds[0]}
     best = max(alone, key=alone.__getitem__)
     for batch, rate in alone.items():
         print(f"model alone, batch {int(batch):>5,}        {rate:>10,} windows/s")
-    csv = results["csv"]["median"]  # type: ignore[index]
-    by_pandas = results["csv_pandas"]["median"]  # type: ignore[index]
-    share = csv / alone[best]
-    print(f"predict CSV→CSV is {share:.1%} of the model alone at its best batch ({int(best):,})")
-    print(f"Arrow's reader and writer: {csv / by_pandas:.2f} × pandas'")
-    results["csv_over_pandas"] = csv / by_pandas
+    # Shares within each repeat (the machine's speed drifts between repeats), then the median.
+    ceiling = [max(r.values()) for r in rounds]
+    csv_shares = [rows / t / c for t, c in zip(csv_times, ceiling, strict=True)]
+    pandas_shares = [rows / t / c for t, c in zip(pandas_times, ceiling, strict=True)]
+    speedups = [p / a for a, p in zip(csv_times, pandas_times, strict=True)]
+    share, by_pandas, speedup = (
+        statistics.median(v) for v in (csv_shares, pandas_shares, speedups)
+    )
+    spread = f"{min(csv_shares):.1%}–{max(csv_shares):.1%}"
+    print(f"predict CSV→CSV is {share:.1%} ({spread}) of the model alone at its best batch")
+    low, high = min(speedups), max(speedups)
+    print(f"Arrow's reader and writer: {speedup:.2f} × pandas' ({low:.2f}–{high:.2f})")
+    results["csv_over_pandas"] = speedup
+    results["csv_over_pandas_each"] = [round(v, 3) for v in speedups]
     results["model_alone"] = {
         "windows_per_s": alone,
+        "each_round": rounds,
         "best_batch": int(best),
         "csv_share": share,
-        "pandas_share": by_pandas / alone[best],
+        "csv_share_each": [round(v, 4) for v in csv_shares],
+        "pandas_share": by_pandas,
+        "pandas_share_each": [round(v, 4) for v in pandas_shares],
     }
     if args.record:
         key = args.key or f"ballistic-{args.tracks}"
