@@ -66,7 +66,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp) / "in.csv", Path(tmp) / "out.csv"
         write_csv(frame, source)
-        csv_times, pandas_times, memory_times = [], [], []
+        csv_times: list[float] = []
+        pandas_times: list[float] = []
+        memory_times: list[float] = []
         rounds: list[dict[str, int]] = []
         for repeat in range(args.repeats):
             # Alternate which reader goes first, so neither always meets a warmer machine.
