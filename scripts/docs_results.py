@@ -380,6 +380,13 @@ def inference_threads(results: Results, run: str | None) -> str:
     )
 
 
+def _share(alone: dict[str, Any], key: str) -> str:
+    """A share of the model alone, with the spread over the repeats where they were kept."""
+    each = alone.get(f"{key}_each")
+    spread = f" ({100 * min(each):.1f}–{100 * max(each):.1f} %)" if each else ""
+    return f"{100 * alone[key]:.1f} %{spread}"
+
+
 def predict_model_alone(results: Results, run: str | None) -> str:
     """``predict_speed``: the model alone per batch size, ``predict`` and its share of it."""
     found = results.run("predict_speed", run)
@@ -393,7 +400,7 @@ def predict_model_alone(results: Results, run: str | None) -> str:
     )
     rows.append(["`predict` CSV → CSV", f"{found['csv']['median']:,} rows/s"])
     best = f"model alone at its best batch ({alone['best_batch']:,})"
-    rows.append([f"`predict` CSV → CSV ÷ {best}", f"{100 * alone['csv_share']:.1f} %"])
+    rows.append([f"`predict` CSV → CSV ÷ {best}", _share(alone, "csv_share")])
     if "csv_pandas" in found:  # runs before Arrow read the CSV have no such row
         rows.append(
             [
@@ -401,7 +408,7 @@ def predict_model_alone(results: Results, run: str | None) -> str:
                 f"{found['csv_pandas']['median']:,} rows/s",
             ]
         )
-        rows.append([f"the same ÷ {best}", f"{100 * alone['pandas_share']:.1f} %"])
+        rows.append([f"the same ÷ {best}", _share(alone, "pandas_share")])
     return _table(["path", "speed"], ["---", "---:"], rows)
 
 
