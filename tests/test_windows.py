@@ -23,6 +23,7 @@ from missile_classifier.scoring.windows import (
     ModelInputs,
     Scaler,
     StreamMemory,
+    WindowRows,
     batch_features,
     batch_inputs,
     batch_windows,
@@ -487,6 +488,33 @@ def test_take_picks_every_field_of_the_rows_in_order() -> None:
     assert taken.out_of_range.tolist() == [[True], [False], [True]]
 
 
+@pytest.mark.parametrize("size", [1, 3, 1_000])
+def test_windows_gathered_a_batch_at_a_time_are_the_windows(size: int) -> None:
+    # Two streams interleaved, one continuing its memory: the batches, taken rows and whole
+    # gathering all read the same rows of the same layout.
+    memories: dict[tuple[int, int], StreamMemory] = {}
+    batch_inputs(_rows((3, 1, 0, 10e3), (3, 1, 1, 10.2e3)), SCALER, memories)
+    inputs = batch_inputs(
+        _rows(*((3 if k % 2 else 7, 1, 2 + k, 10e3 + 150 * k) for k in range(11))),
+        SCALER,
+        memories,
+    )
+    assert isinstance(inputs.window_source, WindowRows) and len(inputs.window_source) == 11
+    whole = inputs.windows
+    assert whole.shape == (11, 4, SCALER.n_inputs) and whole.dtype == np.float32
+    batches = list(inputs.window_batches(size))
+    assert [len(b) for b in batches[:-1]] == [size] * (len(batches) - 1)
+    np.testing.assert_array_equal(np.concatenate(batches), whole)
+    index = np.array([10, 0, 3, 3])
+    taken = inputs.take(index)
+    assert isinstance(taken.window_source, WindowRows)
+    np.testing.assert_array_equal(taken.windows, whole[index])
+    np.testing.assert_array_equal(np.concatenate(list(taken.window_batches(size))), whole[index])
+    ready = replace(inputs, window_source=whole)  # the same inputs, windows ready
+    np.testing.assert_array_equal(np.concatenate(list(ready.window_batches(size))), whole)
+    assert list(ready.take(np.array([], dtype=np.int64)).window_batches(size)) == []
+
+
 def test_no_new_rows_give_empty_inputs_of_the_model_s_types() -> None:
     _, memory = stream_inputs(_point(0.0, 10e3), ENCODED)
     got, after = stream_inputs({c: np.empty(0) for c in _point(0.0, 0.0)}, ENCODED, memory)
@@ -627,7 +655,8 @@ def test_one_point_at_a_time_gives_the_array_code_s_bits(
         want, memories = _inputs_of_streams(row, np.array([0, 1]), [array_memory], scaler, True)
         assert memories is not None
         array_memory = memories[0]
-        for field in ModelInputs.__dataclass_fields__:
+        fields = [f for f in ModelInputs.__dataclass_fields__ if f != "window_source"]
+        for field in ["windows", *fields]:  # the windows as gathered from their source
             mine, theirs = getattr(got, field), getattr(want, field)
             assert mine.dtype == theirs.dtype and mine.shape == theirs.shape, field
             assert mine.tobytes() == theirs.tobytes(), (i, field)

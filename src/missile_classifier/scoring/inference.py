@@ -7,7 +7,7 @@ torch, no pandas), so the serving image stays small.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,16 +126,19 @@ class ModelInferenceService:
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Probability for each window ``(n, L, F)``."""
-        if len(windows) == 0:
+        batches = (
+            windows[b : b + INFERENCE_BATCH] for b in range(0, len(windows), INFERENCE_BATCH)
+        )
+        return self._probabilities(batches)
+
+    def _probabilities(self, batches: Iterator[np.ndarray]) -> np.ndarray:
+        parts = [self._session.run(None, {self._input: batch})[0] for batch in batches]
+        if not parts:
             return np.empty(0, dtype=np.float32)
-        parts = [
-            self._session.run(None, {self._input: windows[b : b + INFERENCE_BATCH]})[0]
-            for b in range(0, len(windows), INFERENCE_BATCH)
-        ]
         return np.concatenate(parts).astype(np.float32)
 
     def _scores(self, inputs: ModelInputs) -> Scores:
-        probability = self.predict_windows(inputs.windows)
+        probability = self._probabilities(inputs.window_batches(INFERENCE_BATCH))
         return Scores(
             probability,
             (probability >= self.threshold).astype(np.int64),
