@@ -117,7 +117,8 @@ def test_arrow_reads_a_plain_file_itself(text: pd.DataFrame, tmp_path: Path) -> 
         assert numbers[TRACK_ID].dtype == np.int64 and numbers[SENSOR_ID].dtype == np.int64
         sink = io.BytesIO()
         probability = np.zeros(batch.num_rows)
-        assert arrow_csv.write(sink, batch, probability, np.zeros(batch.num_rows, np.int64))
+        decision = np.zeros(batch.num_rows, np.int64)
+        assert arrow_csv.write(sink, batch, {"p": probability, "d": decision})
 
 
 def test_every_probability_is_written_as_pandas_writes_it() -> None:
@@ -125,11 +126,71 @@ def test_every_probability_is_written_as_pandas_writes_it() -> None:
     decision = (probability >= 0.5).astype(np.int64)
     batch = pa.RecordBatch.from_pydict({"n": pa.array(["x"] * len(probability), pa.string())})
     sink = io.BytesIO()
-    assert arrow_csv.write(sink, batch, probability, decision)
+    assert arrow_csv.write(sink, batch, {"p": probability, "d": decision})
     frame = pd.DataFrame({"n": "x", "p": probability, "d": decision})
     assert sink.getvalue().decode() == frame.to_csv(header=False, index=False)
-    with pytest.raises(ValueError, match="6 decimals"):
-        arrow_csv.write(io.BytesIO(), batch.slice(0, 1), np.array([1e-7]), decision[:1])
+    with pytest.raises(ValueError, match=r"^probabilities must be rounded to 6 decimals$"):
+        arrow_csv.write(io.BytesIO(), batch.slice(0, 1), {"p": np.array([1e-7])})
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "\ufefftimestamp,track_id\n1,2\n",  # a byte-order mark is not part of the first name
+        '"time\r\nstamp",track_id\n1,2\n',  # a quoted line break stays as written
+        '"time, ""utc""",track_id\n1,2\n',  # quotes and commas inside a quoted name
+    ],
+)
+def test_the_header_is_read_as_pandas_reads_it(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(content.encode())
+    assert arrow_csv.header(path) == list(pd.read_csv(path, dtype=str).columns)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b",track_id\n1,2\n",  # pandas names the empty name "Unnamed: 0"
+        b"track_id,track_id\n1,2\n",  # ... and the second of two "track_id.1"
+        b"\xfftrack_id,a\n1,2\n",  # not UTF-8
+        b"",
+    ],
+)
+def test_a_header_pandas_would_rename_or_cannot_read_is_left_to_pandas(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(content)
+    assert arrow_csv.header(path) is None
+
+
+@pytest.mark.parametrize(
+    ("rows", "sizes"), [(97, [97, 97, 97, 9]), (100, [100, 100, 100]), (1_000, [300])]
+)
+def test_chunks_of_many_blocks_hold_the_cells_pandas_reads(
+    tmp_path: Path, text: pd.DataFrame, rows: int, sizes: list[int]
+) -> None:
+    """Arrow reads a file a block of bytes at a time, each block some rows: whatever the
+    block size, the chunks hold ``rows`` rows each, and the cells pandas reads."""
+    frame = text.iloc[:300].copy()
+    frame.loc[frame.index[150], "note"] = "pass 2,\nlate"  # a quoted line break
+    path = tmp_path / "in.csv"
+    path.write_text(_csv(frame))
+    expected = pd.read_csv(path, dtype=str).fillna("<missing>")
+    names = arrow_csv.header(path)
+    assert names is not None
+    for block_bytes in range(700, 1_000, 7):  # a block break in every place a row can have
+        batches = list(arrow_csv.chunks(path, names, rows, block_bytes=block_bytes))
+        assert [b.num_rows for b in batches] == sizes, block_bytes
+        cells = pa.Table.from_batches(batches).to_pandas().fillna("<missing>")
+        pd.testing.assert_frame_equal(cells, expected)
+
+
+def test_a_header_alone_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("timestamp,track_id\n")
+    with pytest.raises(arrow_csv.RefusedError):
+        list(arrow_csv.chunks(path, ["timestamp", "track_id"], 10))
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,14 @@ empty), the same numbers, the same written text. Where it cannot promise that, i
   converts that chunk, with its messages;
 - a cell that needs quotes when written (a comma in an extra column): :func:`write` answers
   ``False`` and pandas writes that chunk.
+
+The module's tests (``tests/test_arrow_csv.py``) compare its output with pandas' byte for byte.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -44,6 +46,8 @@ BLOCK_BYTES: Final = 4 << 20
 #: Probabilities (rounded to 6 decimals) Arrow writes unlike pandas: ``0`` and ``1`` for
 #: ``0.0`` and ``1.0``, fixed notation for ``1e-05`` and smaller (checked for all 1,000,001).
 _FIXED_BELOW: Final = 1e-4
+#: Probabilities are written with 6 decimals: multiples of one millionth.
+_MILLION: Final = 10**6
 
 
 class RefusedError(Exception):
@@ -54,6 +58,7 @@ def header(path: Path) -> list[str] | None:
     """The file's column names, or ``None`` where pandas would rename some (empty, repeated)
     or the first line is not readable text."""
     try:
+        # newline="": a quoted line break in a name is kept as written, as pandas keeps it.
         with path.open(newline="", encoding="utf-8-sig") as handle:
             names = next(csv.reader(handle), None)
     except (UnicodeDecodeError, csv.Error):
@@ -63,8 +68,11 @@ def header(path: Path) -> list[str] | None:
     return names
 
 
-def chunks(path: Path, names: Sequence[str], rows: int) -> Iterator[pa.RecordBatch]:
-    """The file's cells as text, ``rows`` rows a batch (the last may hold fewer).
+def chunks(
+    path: Path, names: Sequence[str], rows: int, block_bytes: int = BLOCK_BYTES
+) -> Iterator[pa.RecordBatch]:
+    """The file's cells as text, ``rows`` rows a batch (the last may hold fewer), read
+    ``block_bytes`` of the file at a time.
 
     Raises:
         RefusedError: If Arrow's reader rejects the file, reads other names than ``names``, or
@@ -76,38 +84,37 @@ def chunks(path: Path, names: Sequence[str], rows: int) -> Iterator[pa.RecordBat
         null_values=list(MISSING),
     )
     parse = pa_csv.ParseOptions(newlines_in_values=True)  # as pandas: quoted line breaks
-    read = pa_csv.ReadOptions(block_size=BLOCK_BYTES)
+    read = pa_csv.ReadOptions(block_size=block_bytes)
     try:
         reader = pa_csv.open_csv(
             path, read_options=read, parse_options=parse, convert_options=convert
         )
         if reader.schema.names != list(names):
-            raise RefusedError(f"Arrow reads the header as {reader.schema.names}")
-        pending: list[pa.RecordBatch] = []
-        held = emitted = 0
+            raise RefusedError
+        pending: list[pa.RecordBatch] = []  # Arrow's blocks not yet handed on
+        held = 0  # their rows
+        found = False
         for batch in reader:
             pending.append(batch)
             held += batch.num_rows
             while held >= rows:
                 table = pa.Table.from_batches(pending)
                 yield _one_batch(table.slice(0, rows))
-                emitted += rows
+                found = True
                 rest = table.slice(rows)
                 pending, held = rest.to_batches(), rest.num_rows
         if held:
-            yield _one_batch(pa.Table.from_batches(pending, schema=reader.schema))
-            emitted += held
-    except pa.ArrowInvalid as exc:
-        raise RefusedError(str(exc)) from None
-    if emitted == 0:
-        raise RefusedError("no rows")
+            yield _one_batch(pa.Table.from_batches(pending))
+            found = True
+    except pa.ArrowInvalid:
+        raise RefusedError from None
+    if not found:  # a header alone: pandas says what it makes of it
+        raise RefusedError
 
 
 def _one_batch(table: pa.Table) -> pa.RecordBatch:
-    """A table's rows as one contiguous batch."""
-    combined = table.combine_chunks()
-    batches = combined.to_batches()
-    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+    """A table's rows (at least one) as one contiguous batch."""
+    return table.combine_chunks().to_batches()[0]
 
 
 def numbers(batch: pa.RecordBatch, columns: Sequence[str]) -> pd.DataFrame | None:
@@ -131,20 +138,20 @@ def numbers(batch: pa.RecordBatch, columns: Sequence[str]) -> pd.DataFrame | Non
                     return None
                 values[name] = ids.to_numpy()
             else:
-                values[name] = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
+                values[name] = np.asarray(pc.cast(cells, pa.float64()))  # nulls → NaN
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return pd.DataFrame(values)
 
 
-def write(
-    sink: BinaryIO, batch: pa.RecordBatch, probability: np.ndarray, decision: np.ndarray
-) -> bool:
-    """Append the batch's cells, then each row's probability and decision, as pandas writes
-    them (no header). ``False``, with nothing written, if a cell needs quotes."""
-    out = batch.append_column(
-        pa.field("reentry_probability", pa.string()), _probability_text(probability)
-    ).append_column(pa.field("predicted_reentry_phase", pa.int64()), pa.array(decision))
+def write(sink: BinaryIO, batch: pa.RecordBatch, answers: Mapping[str, np.ndarray]) -> bool:
+    """Append the batch's cells, then each row's answers (columns by name: probabilities
+    rounded to 6 decimals, or integers), as pandas writes them (no header). ``False``, with
+    nothing written, if a cell needs quotes."""
+    out = batch
+    for name, values in answers.items():
+        column = _float_text(values) if values.dtype.kind == "f" else pa.array(values)
+        out = out.append_column(name, column)
     buffer = pa.BufferOutputStream()
     options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
     try:
@@ -155,19 +162,21 @@ def write(
     return True
 
 
-def _probability_text(probability: np.ndarray) -> pa.Array:
+def _float_text(probability: np.ndarray) -> pa.Array:
     """Probabilities (6 decimals) as pandas writes them: Python's shortest ``repr``."""
-    text = pc.cast(pa.array(probability, pa.float64()), pa.string())
+    text = pc.cast(pa.array(probability), pa.string())
     small = probability < _FIXED_BELOW
     odd = small | (probability == 1.0)
     if not odd.any():
         return text
-    micro = np.rint(probability * 1e6)
-    if not np.array_equal(micro[small] / 1e6, probability[small]):
+    micro = np.rint(probability * _MILLION)
+    if not np.array_equal(micro[small] / _MILLION, probability[small]):
         raise ValueError("probabilities must be rounded to 6 decimals")
     index = np.where(small, micro, len(_ODD_TEXT) - 1).astype(np.int64)
     return pc.if_else(pa.array(odd), _ODD_TEXT.take(pa.array(index)), text)
 
 
 #: ``repr`` of k / 10**6 for the k Arrow writes otherwise (0 to 99), then of 1.0.
-_ODD_TEXT: Final = pa.array([*(repr(k / 1e6) for k in range(100)), repr(1.0)], pa.string())
+_ODD_TEXT: Final = pa.array(
+    [*(repr(k / _MILLION) for k in range(round(_FIXED_BELOW * _MILLION))), repr(1.0)]
+)

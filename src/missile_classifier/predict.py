@@ -176,7 +176,8 @@ def _score_file(
             written = False
             if batch is not None and cells is None:
                 kept = batch.filter(pa.array(keep)) if keep is not None else batch
-                written = arrow_csv.write(sink, kept, probability, prediction)
+                answers = {PROBABILITY: probability, PREDICTION: prediction}
+                written = arrow_csv.write(sink, kept, answers)
             if not written:  # read by pandas, or a cell needs quotes: pandas writes it
                 out = _answered(
                     _frame(chunk) if cells is None else cells, keep, probability, prediction
