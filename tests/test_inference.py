@@ -376,3 +376,15 @@ def test_a_single_point_is_one_row_with_one_context_point(tmp_path: Path) -> Non
     assert scores.probability.tolist() == [0.375] and scores.reentry_phase.tolist() == [1]
     assert scores.context_points.tolist() == [1] and scores.quarantine.tolist() == [0]
     assert scores.restarted.shape == (1,)
+
+
+def test_a_batch_of_no_windows_is_never_sent_to_onnx_runtime(trained_bundle: Path) -> None:
+    # ONNX Runtime aborts the process (not an exception) on a bidirectional LSTM given a batch
+    # axis of 0; were such a batch sent, this test would take pytest down with it.
+    service = ModelInferenceService(trained_bundle / "models")
+    shape = (service.scaler.sequence_length, service.scaler.n_inputs)
+    windows = np.random.default_rng(3).random((5, *shape), dtype=np.float32)
+    empty = np.empty((0, *shape), dtype=np.float32)
+    parts = service._probabilities(iter([empty, windows[:2], empty, windows[2:]]))
+    np.testing.assert_array_equal(parts, service.predict_windows(windows))
+    assert service._probabilities(iter([empty])).shape == (0,)

@@ -132,7 +132,9 @@ class ModelInferenceService:
         return self._probabilities(batches)
 
     def _probabilities(self, batches: Iterator[np.ndarray]) -> np.ndarray:
-        parts = [self._session.run(None, {self._input: batch})[0] for batch in batches]
+        # A batch of no windows is never sent: ONNX Runtime aborts the whole process on one
+        # (the bidirectional LSTM's batch axis of 0), where a missing answer is only an error.
+        parts = [self._session.run(None, {self._input: b})[0] for b in batches if len(b)]
         if not parts:
             return np.empty(0, dtype=np.float32)
         return np.concatenate(parts).astype(np.float32)
