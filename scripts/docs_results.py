@@ -499,7 +499,18 @@ def service_load_derived(data: dict[str, Any]) -> dict[str, Any]:
     return derived
 
 
+def predict_speed_derived(data: dict[str, Any]) -> dict[str, Any]:
+    """``derived/<run>/rest_of_model_time``: what everything but the model takes in ``predict``
+    CSV→CSV, as a share of the model's own time (1 / share − 1, from the median share)."""
+    return {
+        run: {"rest_of_model_time": 1 / entry["results"]["model_alone"]["csv_share"] - 1}
+        for run, entry in data["runs"].items()
+        if "csv_share" in entry["results"].get("model_alone", {})
+    }
+
+
 DERIVED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "predict_speed": predict_speed_derived,
     "robustness": robustness_derived,
     "service_load": service_load_derived,
     "service_profile": service_profile_derived,
