@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,13 @@ from missile_classifier.columns import INPUT_COLUMNS, LATITUDE, SENSOR_ID, TIMES
 from missile_classifier.scoring import bundle
 from missile_classifier.scoring.encoding import PIECEWISE_LINEAR, BinEncoding
 from missile_classifier.scoring.features import FEATURE_NAMES, N_FEATURES
-from missile_classifier.scoring.inference import INFERENCE_BATCH, ModelInferenceService
+from missile_classifier.scoring.inference import (
+    INFERENCE_BATCH,
+    ModelInferenceService,
+    PendingScores,
+)
 from missile_classifier.scoring.ranges import InputRanges
-from missile_classifier.scoring.windows import Scaler, StreamMemory
+from missile_classifier.scoring.windows import ModelInputs, Scaler, StreamMemory
 from test_bundle import STREAM_ROWS, write_onnx_bundle
 
 Dims = list[int | str | None]
@@ -133,25 +139,38 @@ def _options(service: ModelInferenceService) -> Any:
     return service._session.get_session_options()
 
 
-def test_the_session_uses_every_core_by_default(tmp_path: Path) -> None:
+def test_by_default_every_core_runs_model_calls_of_one_runtime_thread(tmp_path: Path) -> None:
     service = ModelInferenceService(write_onnx_bundle(tmp_path / "v1"))
-    assert _options(service).intra_op_num_threads == os.cpu_count()
+    assert _options(service).intra_op_num_threads == 1
+    assert service.calls == os.cpu_count()
     assert _options(service).log_severity_level == 3  # errors only: no warnings per load
     assert service._session.get_providers() == ["CPUExecutionProvider"]
+    before = {t.name for t in threading.enumerate()}
+    service.predict_windows(np.zeros((3 * INFERENCE_BATCH, 3, N_FEATURES), dtype=np.float32))
+    started = {t.name for t in threading.enumerate()} - before
+    assert any(name.startswith("model-call") for name in started)  # the calls' own threads
 
 
-def test_the_default_thread_count_follows_the_machine_and_threads_overrides_it(
+def test_the_default_call_count_follows_the_machine_and_threads_or_calls_override_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = write_onnx_bundle(tmp_path / "v1")
+
+    def setup(service: ModelInferenceService) -> tuple[int, int]:
+        return _options(service).intra_op_num_threads, service.calls
+
     # A machine of 3 cores, unlike this one and unlike every explicit count below.
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
-    assert _options(ModelInferenceService(directory)).intra_op_num_threads == 3
-    assert _options(ModelInferenceService(directory, threads=1)).intra_op_num_threads == 1
-    assert _options(ModelInferenceService(directory, threads=2)).intra_op_num_threads == 2
-    # os.cpu_count() is None when Python cannot tell: one thread, not ONNX Runtime's own guess.
+    assert setup(ModelInferenceService(directory)) == (1, 3)
+    # Runtime threads given: one call at a time (a server's request threads give concurrency).
+    assert setup(ModelInferenceService(directory, threads=1)) == (1, 1)
+    assert setup(ModelInferenceService(directory, threads=2)) == (2, 1)
+    assert setup(ModelInferenceService(directory, calls=2)) == (1, 2)
+    assert setup(ModelInferenceService(directory, threads=2, calls=4)) == (2, 4)
+    # os.cpu_count() is None when Python cannot tell: one call, not ONNX Runtime's own guess.
     monkeypatch.setattr(os, "cpu_count", lambda: None)
-    assert _options(ModelInferenceService(directory)).intra_op_num_threads == 1
+    assert setup(ModelInferenceService(directory)) == (1, 1)
+    assert ModelInferenceService(directory)._pool is None  # no threads for a single call
 
 
 def test_the_default_model_path_is_models_with_its_latest_link(
@@ -301,26 +320,32 @@ def test_the_threshold_decides_at_or_above_it_reentry(tmp_path: Path) -> None:
     assert scores.context_points.tolist() == [1] * 5 and scores.quarantined == 0
 
 
-def test_a_large_batch_is_scored_in_calls_of_inference_batch_windows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("calls", [1, 3])
+def test_a_large_batch_is_scored_in_calls_of_inference_batch_windows(
+    tmp_path: Path, calls: int
+) -> None:
     directory = write_onnx_bundle(tmp_path / "v1")
     _call_size_model(directory / bundle.MODEL_FILE, 3, N_FEATURES)
     _rechecksum(directory)
-    service = ModelInferenceService(directory, threads=1)
-    for n, calls in [
+    service = ModelInferenceService(directory, threads=1, calls=calls)
+    for n, sizes in [
         (1, [1]),
         (INFERENCE_BATCH, [INFERENCE_BATCH]),
         (INFERENCE_BATCH + 1, [INFERENCE_BATCH, 1]),
         (2 * INFERENCE_BATCH + 5, [INFERENCE_BATCH, INFERENCE_BATCH, 5]),
     ]:
         probability = service.predict_windows(np.zeros((n, 3, N_FEATURES), dtype=np.float32))
-        expected = np.concatenate([np.full(size, size) for size in calls])
+        expected = np.concatenate([np.full(size, size) for size in sizes])
         np.testing.assert_array_equal(probability, expected, err_msg=f"{n} windows")
 
 
-def test_a_chunked_batch_answers_each_window_as_one_call_would(tmp_path: Path) -> None:
+@pytest.mark.parametrize("calls", [1, 2, 3])
+def test_a_chunked_batch_answers_each_window_as_one_call_would(tmp_path: Path, calls: int) -> None:
     # 2,053 windows in three calls: every answer is its own window's newest first input, in
-    # input order, so the chunks neither overlap, skip nor reorder.
-    service = ModelInferenceService(_latitude_bundle(tmp_path / "v1", threshold=0.5), threads=1)
+    # input order, so the chunks neither overlap, skip nor reorder, one call at a time or
+    # several at once (then finishing in any order).
+    directory = _latitude_bundle(tmp_path / "v1", threshold=0.5)
+    service = ModelInferenceService(directory, threads=1, calls=calls)
     n = 2 * INFERENCE_BATCH + 5
     windows = np.random.default_rng(3).normal(size=(n, 3, N_FEATURES)).astype(np.float32)
     probability = service.predict_windows(windows)
@@ -385,6 +410,32 @@ def test_a_batch_of_no_windows_is_never_sent_to_onnx_runtime(trained_bundle: Pat
     shape = (service.scaler.sequence_length, service.scaler.n_inputs)
     windows = np.random.default_rng(3).random((5, *shape), dtype=np.float32)
     empty = np.empty((0, *shape), dtype=np.float32)
-    parts = service._probabilities(iter([empty, windows[:2], empty, windows[2:]]))
+    assert service._run(empty).shape == (0,) and service._run(empty).dtype == np.float32
+    run = service._run
+    parts = np.concatenate([run(windows[:2]), run(empty), run(windows[2:])])
     np.testing.assert_array_equal(parts, service.predict_windows(windows))
-    assert service._probabilities(iter([empty])).shape == (0,)
+    assert service.predict_windows(empty).shape == (0,)
+
+
+def test_calls_not_started_are_cancelled_and_never_run(tmp_path: Path) -> None:
+    service = ModelInferenceService(write_onnx_bundle(tmp_path / "v1"), calls=2)
+    release, asked = threading.Event(), []
+
+    def windows(part: slice) -> np.ndarray:
+        asked.append(part.start)
+        release.wait(timeout=30)  # both call threads hold their call until released
+        return np.zeros((part.stop - part.start, 3, N_FEATURES), dtype=np.float32)
+
+    calls = service._start(10 * INFERENCE_BATCH, windows)
+    pending = PendingScores(_no_inputs(), 0.5, calls)
+    pending.cancel()
+    release.set()
+    futures = [c for c in calls if isinstance(c, Future)]
+    assert [c.cancelled() for c in futures] == [False, False] + [True] * 8
+    assert [c.result().shape for c in futures[:2]] == [(INFERENCE_BATCH,)] * 2  # the two ran
+    assert sorted(asked) == [0, INFERENCE_BATCH]  # and no other call gathered its windows
+
+
+def _no_inputs() -> ModelInputs:
+    empty = np.empty(0)
+    return ModelInputs(np.empty((0, 3, N_FEATURES), np.float32), empty, empty, empty, empty, empty)

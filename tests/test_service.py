@@ -1253,6 +1253,7 @@ def test_onnx_runtime_threads_follow_the_setting_and_never_spin(
     model = application.extensions["missile_classifier"].model
     options = model._session.get_session_options()
     assert options.intra_op_num_threads == threads
+    assert model.calls == 1 and model._pool is None  # the request threads give concurrency
     # Idle runtime threads sleep instead of spinning: the cores belong to the request threads.
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     service = application.test_client().get("/info").get_json()["service"]
@@ -1260,11 +1261,12 @@ def test_onnx_runtime_threads_follow_the_setting_and_never_spin(
     application.extensions["missile_classifier"].store.close()
 
 
-def test_batch_scoring_keeps_the_runtime_default_of_spinning_threads(
+def test_batch_scoring_runs_a_call_per_core_each_of_one_runtime_thread(
     trained_bundle: Path,
 ) -> None:
     model = ModelInferenceService(trained_bundle / "models")
     options = model._session.get_session_options()
-    assert options.intra_op_num_threads == (os.cpu_count() or 1)
+    assert options.intra_op_num_threads == 1
+    assert model.calls == (os.cpu_count() or 1)
     with pytest.raises(RuntimeError, match="does not have configuration"):  # not set: spinning
         options.get_session_config_entry("session.intra_op.allow_spinning")

@@ -488,6 +488,11 @@ def test_take_picks_every_field_of_the_rows_in_order() -> None:
     assert taken.out_of_range.tolist() == [[True], [False], [True]]
 
 
+def _batches(inputs: ModelInputs, size: int) -> list[np.ndarray]:
+    n = len(inputs.context_points)
+    return [inputs.window_batch(slice(b, b + size)) for b in range(0, n, size)]
+
+
 @pytest.mark.parametrize("size", [1, 3, 1_000])
 def test_windows_gathered_a_batch_at_a_time_are_the_windows(size: int) -> None:
     # Two streams interleaved, one continuing its memory: the batches, taken rows and whole
@@ -502,17 +507,21 @@ def test_windows_gathered_a_batch_at_a_time_are_the_windows(size: int) -> None:
     assert isinstance(inputs.window_source, WindowRows) and len(inputs.window_source) == 11
     whole = inputs.windows
     assert whole.shape == (11, 4, SCALER.n_inputs) and whole.dtype == np.float32
-    batches = list(inputs.window_batches(size))
+    batches = _batches(inputs, size)
     assert [len(b) for b in batches[:-1]] == [size] * (len(batches) - 1)
     np.testing.assert_array_equal(np.concatenate(batches), whole)
     index = np.array([10, 0, 3, 3])
     taken = inputs.take(index)
     assert isinstance(taken.window_source, WindowRows)
     np.testing.assert_array_equal(taken.windows, whole[index])
-    np.testing.assert_array_equal(np.concatenate(list(taken.window_batches(size))), whole[index])
+    np.testing.assert_array_equal(np.concatenate(_batches(taken, size)), whole[index])
     ready = replace(inputs, window_source=whole)  # the same inputs, windows ready
-    np.testing.assert_array_equal(np.concatenate(list(ready.window_batches(size))), whole)
-    assert list(ready.take(np.array([], dtype=np.int64)).window_batches(size)) == []
+    np.testing.assert_array_equal(np.concatenate(_batches(ready, size)), whole)
+    assert ready.take(np.array([], dtype=np.int64)).window_batch(slice(0, size)).shape == (
+        0,
+        4,
+        SCALER.n_inputs,
+    )
 
 
 def test_no_new_rows_give_empty_inputs_of_the_model_s_types() -> None:

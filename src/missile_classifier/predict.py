@@ -13,7 +13,7 @@ import io
 import os
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
@@ -26,7 +26,7 @@ from missile_classifier import arrow_csv
 from missile_classifier.columns import COLUMNS, TRACK_ID
 from missile_classifier.progress import progress_bar
 from missile_classifier.schema import SchemaError, frame_columns, validate_frame
-from missile_classifier.scoring.inference import ModelInferenceService
+from missile_classifier.scoring.inference import ModelInferenceService, PendingScores, Scores
 from missile_classifier.scoring.windows import StreamMemory
 
 PROBABILITY: Final = "reentry_probability"
@@ -158,38 +158,71 @@ def _score_file(
     progress: bool,
 ) -> _Tally:
     """Score chunks of cells as read (text; a frame from pandas or a batch from Arrow), each
-    stream continuing from the chunk before, and write them to ``sink`` with a header."""
+    stream continuing from the chunk before, and write them to ``sink`` with a header.
+
+    A chunk is written once the next one's windows are built: the model calls of one chunk
+    run on the service's call threads while this thread reads and prepares the next.
+    """
     memories: dict[tuple[int, int], StreamMemory] = {}
     tally = _Tally(np.zeros(len(service.range_names), dtype=np.int64))
     line = 2
+    pending: _Scoring | None = None
     with progress_bar(total, "Scoring rows", enabled=progress) as advance:
-        for index, chunk in enumerate(chunks):
-            batch = chunk if isinstance(chunk, pa.RecordBatch) else None
-            numbers = arrow_csv.numbers(batch, COLUMNS) if batch is not None else None
-            cells: pd.DataFrame | None = None
-            if numbers is None:  # pandas converts what Arrow might read otherwise, as ever
-                cells = numbers = _frame(chunk)
-            valid, keep = _validated(numbers, source, line, shard)
-            probability, prediction, outside = _score(service, valid, source, memories)
-            if index == 0:
-                _write_header(sink, [*_names(chunk), PROBABILITY, PREDICTION])
-            written = False
-            if batch is not None and cells is None:
-                kept = batch.filter(pa.array(keep)) if keep is not None else batch
-                answers = {PROBABILITY: probability, PREDICTION: prediction}
-                written = arrow_csv.write(sink, kept, answers)
-            if not written:  # read by pandas, or a cell needs quotes: pandas writes it
-                out = _answered(
-                    _frame(chunk) if cells is None else cells, keep, probability, prediction
-                )
-                sink.write(out.to_csv(header=False, index=False).encode())
-            line += len(chunk)
-            tally.rows += len(valid)
-            tally.positives += int(prediction.sum())
-            tally.flagged += outside.sum(axis=0)
-            tally.flagged_rows += int(outside.any(axis=1).sum())
-            advance(len(chunk))
+        try:
+            for index, chunk in enumerate(chunks):
+                batch = chunk if isinstance(chunk, pa.RecordBatch) else None
+                numbers = arrow_csv.numbers(batch, COLUMNS) if batch is not None else None
+                cells: pd.DataFrame | None = None
+                if numbers is None:  # pandas converts what Arrow might read otherwise, as ever
+                    cells = numbers = _frame(chunk)
+                valid, keep = _validated(numbers, source, line, shard)
+                scoring = _Scoring(chunk, cells, keep, _submit(service, valid, source, memories))
+                if index == 0:
+                    _write_header(sink, [*_names(chunk), PROBABILITY, PREDICTION])
+                if pending is not None:
+                    _write_scored(pending, sink, tally, advance)
+                pending = scoring
+                line += len(chunk)
+            if pending is not None:
+                _write_scored(pending, sink, tally, advance)
+                pending = None
+        finally:
+            if pending is not None:  # an error or an interrupt: its calls are not wanted
+                pending.scores.cancel()
     return tally
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """A chunk read and validated, its model calls started."""
+
+    chunk: pd.DataFrame | pa.RecordBatch
+    #: The chunk's cells as pandas reads them, if pandas converted them (else ``None``).
+    cells: pd.DataFrame | None
+    #: The shard's rows of the chunk (``None``: every row).
+    keep: np.ndarray | None
+    scores: PendingScores
+
+
+def _write_scored(
+    scoring: _Scoring, sink: BinaryIO, tally: _Tally, advance: Callable[[int], None]
+) -> None:
+    """Wait for a chunk's answers, write its rows with them and count them."""
+    probability, prediction, outside = _answers(scoring.scores.result())
+    chunk, cells, keep = scoring.chunk, scoring.cells, scoring.keep
+    written = False
+    if isinstance(chunk, pa.RecordBatch) and cells is None:
+        kept = chunk.filter(pa.array(keep)) if keep is not None else chunk
+        answers = {PROBABILITY: probability, PREDICTION: prediction}
+        written = arrow_csv.write(sink, kept, answers)
+    if not written:  # read by pandas, or a cell needs quotes: pandas writes it
+        out = _answered(_frame(chunk) if cells is None else cells, keep, probability, prediction)
+        sink.write(out.to_csv(header=False, index=False).encode())
+    tally.rows += len(probability)
+    tally.positives += int(prediction.sum())
+    tally.flagged += outside.sum(axis=0)
+    tally.flagged_rows += int(outside.any(axis=1).sum())
+    advance(len(chunk))
 
 
 def _score_chunk(
@@ -203,7 +236,7 @@ def _score_chunk(
     """Validate and score one chunk of cells as read by pandas, keeping its row order and its
     cells' text; also which rows had inputs far outside the training range."""
     valid, keep = _validated(chunk, source, line, shard)
-    probability, prediction, outside = _score(service, valid, source, memories)
+    probability, prediction, outside = _answers(_submit(service, valid, source, memories).result())
     return _answered(chunk, keep, probability, prediction), outside
 
 
@@ -245,17 +278,21 @@ def _write_header(sink: BinaryIO, names: list[str]) -> None:
     sink.write(text.getvalue().encode())
 
 
-def _score(
+def _submit(
     service: ModelInferenceService,
     valid: pd.DataFrame,
     source: str,
     memories: dict[tuple[int, int], StreamMemory],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probability (6 decimals), decision and out-of-range flags of validated rows, in order."""
+) -> PendingScores:
+    """Build validated rows' windows and start their model calls (see :func:`_answers`)."""
     try:
-        scores = service.predict_batch(frame_columns(valid), memories)
+        return service.submit_batch(frame_columns(valid), memories)
     except ValueError as exc:
         raise SchemaError(source, str(exc)) from None
+
+
+def _answers(scores: Scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probability (6 decimals), decision and out-of-range flags of the rows, in order."""
     probability = np.round(scores.probability.astype(np.float64), 6)
     return probability, scores.reentry_phase, scores.out_of_range
 

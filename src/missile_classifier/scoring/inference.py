@@ -7,7 +7,8 @@ torch, no pandas), so the serving image stays small.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,22 +55,67 @@ class Scores:
         return int(np.count_nonzero(self.quarantine))
 
 
+@dataclass(frozen=True)
+class PendingScores:
+    """A batch whose features and windows are built and whose model calls have started."""
+
+    inputs: ModelInputs
+    threshold: float
+    #: Each model call's probabilities, in row order: answered, or running on the call threads.
+    calls: list[np.ndarray | Future[np.ndarray]]
+
+    def result(self) -> Scores:
+        """The scores, once every model call has answered."""
+        probability = _joined([_answer(call) for call in self.calls])
+        inputs = self.inputs
+        return Scores(
+            probability,
+            (probability >= self.threshold).astype(np.int64),
+            inputs.context_points,
+            inputs.quarantine,
+            inputs.restarted,
+            inputs.maximum_established,
+            inputs.out_of_range,
+        )
+
+    def cancel(self) -> None:
+        """Drop the calls not started yet (the batch will not be used)."""
+        for call in self.calls:
+            if isinstance(call, Future):
+                call.cancel()
+
+
 class ModelInferenceService:
     """Load a verified bundle and score observations: single points, streams and batches.
 
     Args:
         model_path: A bundle folder, or a folder with a ``latest`` link (default ``models``).
-        threads: ONNX Runtime intra-op threads (default: all cores).
+        threads: ONNX Runtime intra-op threads of each model call.
         spinning: Whether idle runtime threads spin waiting for work (ONNX Runtime's default).
             Spinning saves a wake-up per call but keeps burning the cores for a while after
             it; a server whose request threads and other workers need those cores turns it off.
+        calls: Model calls run at once, each on a thread of its own, for batches of more than
+            :data:`INFERENCE_BATCH` windows.
+
+    With neither ``threads`` nor ``calls``, each call has one runtime thread and there is a
+    call per core: batch scoring's fastest set-up, as whole calls side by side never wait for
+    each other, where one call's runtime threads meet at every step of the LSTM, and the
+    caller may build the next batch's windows while they run (docs/performance.md). With
+    ``threads`` alone, calls run one at a time (a server's request threads give concurrency);
+    with ``calls`` alone, each has one runtime thread.
     """
 
     def __init__(
-        self, model_path: str | Path = "models", threads: int | None = None, spinning: bool = True
+        self,
+        model_path: str | Path = "models",
+        threads: int | None = None,
+        spinning: bool = True,
+        calls: int | None = None,
     ) -> None:
         import onnxruntime as ort
 
+        if threads is None and calls is None:
+            threads, calls = 1, os.cpu_count() or 1
         self.bundle = bundles.load(model_path)
         pre = self.bundle.preprocessing
         if tuple(pre.feature_names) != FEATURE_NAMES:
@@ -81,7 +127,7 @@ class ModelInferenceService:
         self.scaler = pre.scaler
         self.threshold = pre.threshold
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.intra_op_num_threads = threads or 1
         options.log_severity_level = 3
         if not spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -96,6 +142,12 @@ class ModelInferenceService:
         model_input = self._session.get_inputs()[0]
         self._input = model_input.name
         _check_input_shape(model_input.shape, self.scaler, self.bundle.model_path)
+        self.calls = calls or 1
+        self._pool = (
+            ThreadPoolExecutor(self.calls, thread_name_prefix="model-call")
+            if self.calls > 1
+            else None
+        )
 
     @property
     def model_version(self) -> str:
@@ -126,29 +178,44 @@ class ModelInferenceService:
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Probability for each window ``(n, L, F)``."""
-        batches = (
-            windows[b : b + INFERENCE_BATCH] for b in range(0, len(windows), INFERENCE_BATCH)
-        )
-        return self._probabilities(batches)
+        return _joined([_answer(c) for c in self._start(len(windows), windows.__getitem__)])
 
-    def _probabilities(self, batches: Iterator[np.ndarray]) -> np.ndarray:
+    def _start(
+        self, n: int, windows: Callable[[slice], np.ndarray]
+    ) -> list[np.ndarray | Future[np.ndarray]]:
+        """Model calls on ``windows(part)`` for ``n`` windows, :data:`INFERENCE_BATCH` a call:
+        on the call threads (each gathering its windows when it runs, so a batch's windows are
+        never all held at once), or here, one after another, with a single call at a time."""
+        parts = [slice(b, b + INFERENCE_BATCH) for b in range(0, n, INFERENCE_BATCH)]
+        if self._pool is not None:
+            return [self._pool.submit(self._call, windows, part) for part in parts]
+        return [self._call(windows, part) for part in parts]
+
+    def _call(self, windows: Callable[[slice], np.ndarray], part: slice) -> np.ndarray:
+        return self._run(windows(part))
+
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        """One ONNX Runtime call's probabilities."""
         # A batch of no windows is never sent: ONNX Runtime aborts the whole process on one
         # (the bidirectional LSTM's batch axis of 0), where a missing answer is only an error.
-        parts = [self._session.run(None, {self._input: b})[0] for b in batches if len(b)]
-        if not parts:
+        if not len(windows):
             return np.empty(0, dtype=np.float32)
-        return np.concatenate(parts).astype(np.float32)
+        out: np.ndarray = self._session.run(None, {self._input: windows})[0]
+        return out
 
-    def _scores(self, inputs: ModelInputs) -> Scores:
-        probability = self._probabilities(inputs.window_batches(INFERENCE_BATCH))
-        return Scores(
-            probability,
-            (probability >= self.threshold).astype(np.int64),
-            inputs.context_points,
-            inputs.quarantine,
-            inputs.restarted,
-            inputs.maximum_established,
-            inputs.out_of_range,
+    def submit_batch(
+        self,
+        columns: Mapping[str, np.ndarray],
+        memories: dict[tuple[int, int], StreamMemory] | None = None,
+    ) -> PendingScores:
+        """:meth:`predict_batch`, returning once the features and windows are built (and
+        ``memories`` updated): with several calls at once the model runs on the call threads
+        meanwhile, and the caller may build the next chunk's windows beside it."""
+        return self._pending(batch_inputs(columns, self.scaler, memories))
+
+    def _pending(self, inputs: ModelInputs) -> PendingScores:
+        return PendingScores(
+            inputs, self.threshold, self._start(len(inputs.context_points), inputs.window_batch)
         )
 
     def predict_batch(
@@ -164,20 +231,31 @@ class ModelInferenceService:
             memories: Per-stream memories to continue from (updated in place), for scoring a
                 long file in chunks; ``None`` treats every stream as starting here.
         """
-        return self._scores(batch_inputs(columns, self.scaler, memories))
+        return self.submit_batch(columns, memories).result()
 
     def predict_stream(
         self, columns: Mapping[str, np.ndarray], memory: StreamMemory | None
     ) -> tuple[Scores, StreamMemory]:
         """Score the next time-ordered rows of one stream, continuing from ``memory``."""
         inputs, new_memory = stream_inputs(columns, self.scaler, memory)
-        return self._scores(inputs), new_memory
+        return self._pending(inputs).result(), new_memory
 
     def predict_single(self, point: Mapping[str, float]) -> Scores:
         """Score one observation on its own (no history: one context point)."""
         columns = {k: np.array([v], dtype=np.float64) for k, v in point.items()}
         scores, _ = self.predict_stream(columns, None)
         return scores
+
+
+def _answer(call: np.ndarray | Future[np.ndarray]) -> np.ndarray:
+    return call if isinstance(call, np.ndarray) else call.result()
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The calls' probabilities as one float32 array (empty for no calls)."""
+    if not parts:
+        return np.empty(0, dtype=np.float32)
+    return np.concatenate(parts).astype(np.float32)
 
 
 def _check_input_shape(shape: list[Any], scaler: Scaler, model_path: Path) -> None:

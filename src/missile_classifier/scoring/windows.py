@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -164,7 +164,7 @@ class ModelInputs:
     """What the model reads for each row, and how the row was treated."""
 
     #: The windows, ``(n, sequence_length, n_inputs)`` float32, or the rows to gather them
-    #: from (see :attr:`windows` and :meth:`window_batches`).
+    #: from (see :attr:`windows` and :meth:`window_batch`).
     window_source: np.ndarray | WindowRows
     #: Real rows in each window.
     context_points: np.ndarray
@@ -186,12 +186,10 @@ class ModelInputs:
         source = self.window_source
         return source if isinstance(source, np.ndarray) else source.gather()
 
-    def window_batches(self, size: int) -> Iterator[np.ndarray]:
-        """The windows in order, ``size`` at a time, each gathered only when it is asked for."""
+    def window_batch(self, part: slice) -> np.ndarray:
+        """The windows of the rows in ``part``, gathered now if not yet."""
         source = self.window_source
-        for begin in range(0, len(source), size):
-            part = slice(begin, begin + size)
-            yield source[part] if isinstance(source, np.ndarray) else source.gather(part)
+        return source[part] if isinstance(source, np.ndarray) else source.gather(part)
 
     def take(self, index: np.ndarray) -> ModelInputs:
         """The rows at ``index``, in that order."""

@@ -1,0 +1,88 @@
+"""`predict_csv` scores a chunk's windows on the model-call threads while it prepares the next.
+
+The answers must not depend on how the model calls run (one at a time, several at once, or
+ONNX Runtime's own threads), and a file that stops with an error must leave no calls queued.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from queue import Empty, SimpleQueue
+from typing import Any
+
+import pytest
+
+from missile_classifier.predict import predict_csv
+from missile_classifier.schema import SchemaError
+from missile_classifier.scoring.inference import INFERENCE_BATCH, ModelInferenceService
+from missile_classifier.simulation.dataset import simulate_dataset, write_csv
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve ballistic tracks (~10,000 rows), their streams interleaved in time, so every
+    chunk carries streams over from the one before."""
+    frame = simulate_dataset("ballistic", 12, seed=11, test_fraction=0.0).train
+    frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    path = tmp_path_factory.mktemp("predict") / "in.csv"
+    write_csv(frame, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("threads", "calls"),
+    [(1, None), (2, None), (None, 2), (None, 3)],
+    ids=["one call, one thread", "one call, two threads", "two calls", "three calls"],
+)
+def test_the_output_is_the_same_however_the_model_calls_run(
+    trained_bundle: Path, source: Path, tmp_path: Path, threads: int | None, calls: int | None
+) -> None:
+    models = trained_bundle / "models"
+    expected, got = tmp_path / "expected.csv", tmp_path / "got.csv"
+    # The reference: the whole file in one chunk, one call at a time on one runtime thread.
+    predict_csv(ModelInferenceService(models, threads=1), source, expected, chunk_rows=10**6)
+    # Chunks of several model calls each, so calls of two chunks are in flight at once.
+    service = ModelInferenceService(models, threads=threads, calls=calls)
+    summary = predict_csv(service, source, got, chunk_rows=2 * INFERENCE_BATCH + 7)
+    assert summary.rows > 3 * (2 * INFERENCE_BATCH + 7)  # at least four chunks
+    assert got.read_bytes() == expected.read_bytes()
+
+
+def test_a_file_that_stops_with_an_error_leaves_no_model_call_queued(
+    trained_bundle: Path, source: Path, tmp_path: Path
+) -> None:
+    # The first chunk's 8 calls wait in the queue (both call threads are held) when the second
+    # chunk's bad row stops the file: they must be cancelled, not run for nothing.
+    lines = source.read_text().splitlines(keepends=True)
+    chunk = 8 * INFERENCE_BATCH
+    assert len(lines) > chunk + 10
+    bad = lines[chunk + 5].split(",")
+    bad[0] = "noon"  # the timestamp column
+    lines[chunk + 5] = ",".join(bad)
+    broken = tmp_path / "broken.csv"
+    broken.write_text("".join(lines))
+    service = ModelInferenceService(trained_bundle / "models", calls=2)
+    assert service._pool is not None
+    release = threading.Event()
+    holding = [service._pool.submit(release.wait, 30) for _ in range(2)]
+    try:
+        with pytest.raises(SchemaError, match="timestamp"):
+            predict_csv(service, broken, tmp_path / "out.csv", chunk_rows=chunk)
+        queued = _drained(service._pool._work_queue)
+    finally:
+        release.set()
+    assert len(queued) == 8 and all(call.cancelled() for call in queued)
+    assert all(hold.result(timeout=30) for hold in holding)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def _drained(queue: SimpleQueue[Any]) -> list[Future[Any]]:
+    """The futures of the work items waiting in an executor's queue (taking them out)."""
+    futures = []
+    while True:
+        try:
+            futures.append(queue.get_nowait().future)
+        except Empty:
+            return futures
