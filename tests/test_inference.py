@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -27,6 +30,7 @@ from missile_classifier.scoring.inference import (
     INFERENCE_BATCH,
     ModelInferenceService,
     PendingScores,
+    usable_cores,
 )
 from missile_classifier.scoring.ranges import InputRanges
 from missile_classifier.scoring.windows import ModelInputs, Scaler, StreamMemory
@@ -142,35 +146,58 @@ def _options(service: ModelInferenceService) -> Any:
 def test_by_default_every_core_runs_model_calls_of_one_runtime_thread(tmp_path: Path) -> None:
     service = ModelInferenceService(write_onnx_bundle(tmp_path / "v1"))
     assert _options(service).intra_op_num_threads == 1
-    assert service.calls == os.cpu_count()
+    assert service.calls == usable_cores() == len(os.sched_getaffinity(0))  # no CPU quota here
     assert _options(service).log_severity_level == 3  # errors only: no warnings per load
     assert service._session.get_providers() == ["CPUExecutionProvider"]
     before = {t.name for t in threading.enumerate()}
     service.predict_windows(np.zeros((3 * INFERENCE_BATCH, 3, N_FEATURES), dtype=np.float32))
     started = {t.name for t in threading.enumerate()} - before
-    assert any(name.startswith("model-call") for name in started)  # the calls' own threads
+    if service.calls > 1:
+        assert any(name.startswith("model-call") for name in started)  # the calls' own threads
 
 
-def test_the_default_call_count_follows_the_machine_and_threads_or_calls_override_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_threads_or_calls_given_override_the_default_set_up(tmp_path: Path) -> None:
     directory = write_onnx_bundle(tmp_path / "v1")
 
     def setup(service: ModelInferenceService) -> tuple[int, int]:
         return _options(service).intra_op_num_threads, service.calls
 
-    # A machine of 3 cores, unlike this one and unlike every explicit count below.
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)
-    assert setup(ModelInferenceService(directory)) == (1, 3)
     # Runtime threads given: one call at a time (a server's request threads give concurrency).
     assert setup(ModelInferenceService(directory, threads=1)) == (1, 1)
     assert setup(ModelInferenceService(directory, threads=2)) == (2, 1)
-    assert setup(ModelInferenceService(directory, calls=2)) == (1, 2)
+    assert setup(ModelInferenceService(directory, calls=3)) == (1, 3)
     assert setup(ModelInferenceService(directory, threads=2, calls=4)) == (2, 4)
-    # os.cpu_count() is None when Python cannot tell: one call, not ONNX Runtime's own guess.
-    monkeypatch.setattr(os, "cpu_count", lambda: None)
-    assert setup(ModelInferenceService(directory)) == (1, 1)
-    assert ModelInferenceService(directory)._pool is None  # no threads for a single call
+    assert ModelInferenceService(directory, threads=2)._pool is None  # no threads for one call
+
+
+@pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None,
+    reason="needs two cores and taskset",
+)
+def test_a_process_allowed_one_core_makes_one_call_at_a_time(tmp_path: Path) -> None:
+    # The kernel's own affinity mask, set by taskset as a container's cpuset would: the
+    # machine's core count (os.cpu_count()) is not what the process may use.
+    directory = write_onnx_bundle(tmp_path / "v1")
+    code = (
+        "import os; from missile_classifier.scoring.inference import ModelInferenceService as M;"
+        f"print(M({str(directory)!r}).calls, os.cpu_count())"
+    )
+    pinned = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    calls, machine = map(int, pinned.stdout.split())
+    assert (calls, machine) == (1, os.cpu_count())
+    capped = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LOKY_MAX_CPU_COUNT": "1"},
+    )
+    assert capped.stdout.split()[0] == "1"
 
 
 def test_the_default_model_path_is_models_with_its_latest_link(

@@ -25,7 +25,7 @@ from missile_classifier.columns import FEATURE_COLUMNS
 from missile_classifier.schema import frame_columns
 from missile_classifier.scoring import bundle
 from missile_classifier.scoring.features import FEATURE_NAMES
-from missile_classifier.scoring.inference import ModelInferenceService
+from missile_classifier.scoring.inference import ModelInferenceService, usable_cores
 from missile_classifier.service import pod
 from missile_classifier.service import state as service_state
 from missile_classifier.service.app import ConfigError, create_app, load_settings
@@ -1267,6 +1267,6 @@ def test_batch_scoring_runs_a_call_per_core_each_of_one_runtime_thread(
     model = ModelInferenceService(trained_bundle / "models")
     options = model._session.get_session_options()
     assert options.intra_op_num_threads == 1
-    assert model.calls == (os.cpu_count() or 1)
+    assert model.calls == usable_cores()
     with pytest.raises(RuntimeError, match="does not have configuration"):  # not set: spinning
         options.get_session_config_entry("session.intra_op.allow_spinning")

@@ -6,7 +6,6 @@ torch, no pandas), so the serving image stays small.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -98,9 +97,10 @@ class ModelInferenceService:
             :data:`INFERENCE_BATCH` windows.
 
     With neither ``threads`` nor ``calls``, each call has one runtime thread and there is a
-    call per core: batch scoring's fastest set-up, as whole calls side by side never wait for
-    each other, where one call's runtime threads meet at every step of the LSTM, and the
-    caller may build the next batch's windows while they run (docs/performance.md). With
+    call per core the process may use (:func:`usable_cores`): batch scoring's fastest set-up,
+    as whole calls side by side never wait for each other, where one call's runtime threads
+    meet at every step of the LSTM, and the caller may build the next batch's windows while
+    they run (docs/performance.md). With
     ``threads`` alone, calls run one at a time (a server's request threads give concurrency);
     with ``calls`` alone, each has one runtime thread.
     """
@@ -115,7 +115,7 @@ class ModelInferenceService:
         import onnxruntime as ort
 
         if threads is None and calls is None:
-            threads, calls = 1, os.cpu_count() or 1
+            threads, calls = 1, usable_cores()
         self.bundle = bundles.load(model_path)
         pre = self.bundle.preprocessing
         if tuple(pre.feature_names) != FEATURE_NAMES:
@@ -245,6 +245,14 @@ class ModelInferenceService:
         columns = {k: np.array([v], dtype=np.float64) for k, v in point.items()}
         scores, _ = self.predict_stream(columns, None)
         return scores
+
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup CPU quota (a
+    container's CPU limit, which ``os.cpu_count()`` does not see) and ``LOKY_MAX_CPU_COUNT``."""
+    from joblib import cpu_count  # reads the affinity mask and cgroup v1 and v2 quotas
+
+    return max(1, int(cpu_count(only_physical_cores=False)))
 
 
 def _answer(call: np.ndarray | Future[np.ndarray]) -> np.ndarray:
