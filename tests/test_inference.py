@@ -170,6 +170,19 @@ def test_threads_or_calls_given_override_the_default_set_up(tmp_path: Path) -> N
     assert ModelInferenceService(directory, threads=2)._pool is None  # no threads for one call
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_a_thread_allowed_one_core_counts_one_usable_core(tmp_path: Path) -> None:
+    # The kernel's affinity mask of this thread, as a container's cpuset sets it.
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})
+        assert usable_cores() == 1 and os.cpu_count() == len(allowed)
+        assert ModelInferenceService(write_onnx_bundle(tmp_path / "v1")).calls == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert usable_cores() == len(allowed)
+
+
 @pytest.mark.skipif(
     len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None,
     reason="needs two cores and taskset",

@@ -29,6 +29,7 @@ from missile_classifier.scoring.plausibility import (
     RESTART_AFTER_S,
     Reference,
     Screening,
+    judge_point,
     screen,
 )
 from missile_classifier.scoring.windows import (
@@ -435,6 +436,9 @@ def test_a_jump_is_caught_where_ecef_x_is_zero() -> None:
     assert abs(x).max() < 1e-6
     got = screen(t, alt, (x, y, z), np.array([0, 3]), NO_STATE)
     assert got.reason.tolist() == [0, 0, A]
+    # And so for a streamed point, judged in plain floats against the last accepted one.
+    point, last = ((t[i], alt[i], x[i], y[i], z[i]) for i in (2, 1))
+    assert judge_point(point, last, 0) == (A, False)
 
 
 def test_a_challenge_track_after_a_long_gap_is_not_a_jump() -> None:
