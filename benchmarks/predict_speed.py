@@ -18,7 +18,6 @@ maximum as run ``ballistic-<tracks>`` of docs/results/predict_speed.json.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -32,11 +31,11 @@ import numpy as np
 import results as results_files  # benchmarks/results.py
 from missile_classifier.predict import predict_csv
 from missile_classifier.schema import frame_columns
-from missile_classifier.scoring.inference import ModelInferenceService
+from missile_classifier.scoring.inference import ModelInferenceService, usable_cores
 from missile_classifier.simulation.dataset import simulate_dataset, write_csv
 
 BATCHES = (256, 1024, 4096)
-CORES = os.cpu_count() or 1
+CORES = usable_cores()  # as predict counts them (affinity, CPU quota)
 #: How the model alone runs: one call at a time on ONNX Runtime's threads (one per core), or a
 #: call per core at once with one runtime thread each (``predict``'s set-up).
 SETUPS = {"threads": {"threads": CORES, "calls": 1}, "calls": {"threads": 1, "calls": CORES}}

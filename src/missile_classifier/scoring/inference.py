@@ -100,9 +100,9 @@ class ModelInferenceService:
     call per core the process may use (:func:`usable_cores`): batch scoring's fastest set-up,
     as whole calls side by side never wait for each other, where one call's runtime threads
     meet at every step of the LSTM, and the caller may build the next batch's windows while
-    they run (docs/performance.md). With
-    ``threads`` alone, calls run one at a time (a server's request threads give concurrency);
-    with ``calls`` alone, each has one runtime thread.
+    they run (docs/performance.md). With ``threads`` alone, calls run one at a time (a
+    server's request threads give concurrency); with ``calls`` alone, each has one runtime
+    thread.
     """
 
     def __init__(
