@@ -1,7 +1,8 @@
 """Scoring with a bundle: ONNX Runtime plus the shared feature and window code.
 
-The only place that runs the model outside training. Needs NumPy and onnxruntime only (no
-torch, no pandas), so the serving image stays small.
+The only place that runs the model outside training. Needs NumPy and onnxruntime (and
+joblib's pure-Python core count, for batch scoring's default), no torch, no pandas, so the
+serving image stays small.
 """
 
 from __future__ import annotations
