@@ -310,7 +310,7 @@ def floor_server(folder: Path, workers: int, model: Path) -> Iterator[str]:
             try:
                 requests.get(url + "/", timeout=1)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not bound, or still loading
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("the floor app did not start") from None
                 time.sleep(0.1)

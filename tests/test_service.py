@@ -346,6 +346,22 @@ def test_metrics_count_requests_predictions_and_errors(
     assert _added(before, after, inference, kind="batch") == 1
 
 
+def test_forked_workers_do_not_repeat_each_others_request_ids() -> None:
+    # Ids come from the process's random generator, which each forked worker must reseed.
+    from missile_classifier.service.app import new_request_id
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert re.fullmatch("[0-9a-f]{32}", child) and child != new_request_id()
+
+
 def test_request_id_is_honoured_and_logged(
     trained_bundle: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -353,7 +369,13 @@ def test_request_id_is_honoured_and_logged(
     client = create_app({"model_path": trained_bundle / "models"}).test_client()
     response = client.post("/predict", json=POINT, headers={"X-Request-ID": "abc-123"})
     assert response.headers["X-Request-ID"] == "abc-123"
-    assert len(client.get("/livez").headers["X-Request-ID"]) == 32  # generated when absent
+    generated = [client.get("/livez").headers["X-Request-ID"] for _ in range(2)]  # when absent
+    assert all(re.fullmatch("[0-9a-f]{32}", g) for g in generated)
+    assert generated[0] != generated[1]
+    # Not the header when it is no id: too long, or characters outside the allowed ones.
+    for bad in ("x" * 129, "a b", "a,b"):
+        answered = client.get("/livez", headers={"X-Request-ID": bad}).headers["X-Request-ID"]
+        assert re.fullmatch("[0-9a-f]{32}", answered)
     lines = [
         json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
     ]

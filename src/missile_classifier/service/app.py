@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hmac
 import re
-import time
-import uuid
+from random import getrandbits
+from time import perf_counter
 from typing import Any, Final
 
 from flask import Flask, Response, g, request
@@ -29,6 +29,19 @@ OPEN_ENDPOINTS: Final = frozenset(
     {"api.livez", "api.health", "api.prometheus_metrics", "api.openapi"}
 )
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: WSGI environ key of a request's start (``perf_counter``) and id.
+_REQUEST_KEY: Final = "missile_classifier.request"
+
+
+def new_request_id() -> str:
+    """A random request id: 32 hex digits, like a UUID4's.
+
+    From the process's Mersenne Twister (reseeded in each forked worker), not ``os.urandom``: an
+    id needs no cryptographic strength, and the ``getrandom`` system call under ``uuid4`` hands
+    the GIL to the other request threads on every request (about 8 % of ``/livez``'s throughput
+    under load, docs/performance.md).
+    """
+    return f"{getrandbits(128):032x}"
 
 
 class ConfigError(ValueError):
@@ -84,13 +97,16 @@ def _install_request_hooks(app: Flask, settings: Settings) -> None:
     log = get_logger()
     expected_key = settings.api_key.encode() if settings.api_key else None
 
+    # The request's start and id ride in its WSGI environ (under our own key) rather than
+    # Flask's ``g``: each access to ``g`` or ``request`` is a context lookup (~1 µs), and under
+    # load every µs a request thread holds the GIL is paid again by the threads waiting for it.
     @app.before_request
     def _start() -> None:
-        g.started = time.perf_counter()
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        g.log_fields = {}
-        if request.method in ("GET", "HEAD", "OPTIONS"):
+        environ = request.environ
+        given = environ.get("HTTP_X_REQUEST_ID")  # the header, without building the headers
+        request_id = given if given and _REQUEST_ID.match(given) else new_request_id()
+        environ[_REQUEST_KEY] = (perf_counter(), request_id)
+        if environ["REQUEST_METHOD"] in ("GET", "HEAD", "OPTIONS"):
             release_deadline()  # no body to wait for: the request is in
         if expected_key is not None and request.endpoint not in OPEN_ENDPOINTS:
             supplied = request.headers.get("X-API-Key", "").encode()
@@ -99,20 +115,23 @@ def _install_request_hooks(app: Flask, settings: Settings) -> None:
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        environ = request.environ
+        # Unset if a hook before ours failed.
+        started, request_id = environ.get(_REQUEST_KEY) or (perf_counter(), "")
+        elapsed = perf_counter() - started
+        rule = request.url_rule
+        endpoint = rule.rule if rule is not None else "unmatched"
         requests, duration = metrics.request_series(
-            request.method, endpoint, str(response.status_code)
+            environ["REQUEST_METHOD"], endpoint, response.status_code
         )
         requests.inc()
         duration.observe(elapsed)
-        request_id = g.get("request_id", "")
         response.headers["X-Request-ID"] = request_id
         if endpoint not in ("/livez", "/metrics"):  # probes and scrapes would drown the log
             log.info(
                 "request",
                 request_id=request_id,
-                method=request.method,
+                method=environ["REQUEST_METHOD"],
                 endpoint=endpoint,
                 status=response.status_code,
                 latency_ms=round(elapsed * 1000, 3),

@@ -18,43 +18,53 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 
 
-@dataclass(order=True)
 class Ticket:
     """One armed deadline."""
 
-    deadline: float
-    order: int
-    sock: socket.socket = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
-    #: Set when the deadline passed and the socket's read side was shut.
-    expired: bool = field(default=False, compare=False)
+    __slots__ = ("cancelled", "deadline", "expired", "sock")
+
+    def __init__(self, deadline: float, sock: socket.socket) -> None:
+        self.deadline = deadline
+        self.sock = sock
+        self.cancelled = False
+        #: Set when the deadline passed and the socket's read side was shut.
+        self.expired = False
 
 
 class Deadlines:
     """Deadlines on sockets, enforced by one daemon thread (started on first use)."""
 
     def __init__(self) -> None:
-        self._heap: list[Ticket] = []
+        # (deadline, order, ticket): tuples compare in C, and ``order`` keeps ties off tickets.
+        # Every request arms one, so this is on each request's path.
+        self._heap: list[tuple[float, int, Ticket]] = []
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        # A forked child has the object but not the thread: start its own on first use.
+        os.register_at_fork(after_in_child=self._forget_thread)
+
+    def _forget_thread(self) -> None:
+        self._thread = None
+        self._wake = threading.Condition()  # the parent's may be held by a thread gone here
 
     def arm(self, sock: socket.socket, seconds: float) -> Ticket:
         """Shut ``sock``'s read side ``seconds`` from now unless disarmed first."""
-        ticket = Ticket(time.monotonic() + seconds, next(self._order), sock)
+        ticket = Ticket(time.monotonic() + seconds, sock)
+        entry = (ticket.deadline, next(self._order), ticket)
         with self._wake:
-            heapq.heappush(self._heap, ticket)
-            if self._thread is None or not self._thread.is_alive():
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
                 # One per process, started lazily: gunicorn forks workers after importing us.
                 self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
                 self._thread.start()
-            if self._heap[0] is ticket:
+            if self._heap[0] is entry:
                 # Only a new earliest deadline changes when the watcher must wake; waking it
                 # for every request (almost all later than the earliest) cost a thread switch.
                 self._wake.notify()
@@ -68,14 +78,14 @@ class Deadlines:
     def pending(self) -> int:
         """Deadlines armed and not yet passed or cancelled."""
         with self._wake:
-            return sum(1 for t in self._heap if not t.cancelled)
+            return sum(1 for _, _, t in self._heap if not t.cancelled)
 
     def _run(self) -> None:
         while True:
             with self._wake:
                 while not self._heap:
                     self._wake.wait()
-                ticket = self._heap[0]
+                ticket = self._heap[0][2]
                 wait = ticket.deadline - time.monotonic()
                 if not ticket.cancelled and wait > 0:
                     self._wake.wait(wait)  # a new, earlier deadline wakes us too

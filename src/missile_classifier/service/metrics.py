@@ -44,14 +44,14 @@ REQUEST_DURATION = Histogram(
 
 
 @functools.lru_cache(maxsize=1024)
-def request_series(method: str, endpoint: str, status: str) -> tuple[Counter, Histogram]:
+def request_series(method: str, endpoint: str, status: int) -> tuple[Counter, Histogram]:
     """The request counter's and latency histogram's series of one kind of request.
 
     Looked up once per kind: ``labels()`` checks and locks on every call, and every request
     updates both (bounded, since a client can send any method).
     """
     return (
-        REQUESTS.labels(method=method, endpoint=endpoint, status=status),
+        REQUESTS.labels(method=method, endpoint=endpoint, status=str(status)),
         REQUEST_DURATION.labels(method=method, endpoint=endpoint),
     )
 
