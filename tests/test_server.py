@@ -142,6 +142,14 @@ def test_logs_are_json_lines_with_request_ids(server: Server) -> None:
     assert sum(r.get("event") == "model_loaded" for r in records) >= 2  # each worker, at start
 
 
+def test_each_worker_freezes_its_start_up_objects_out_of_the_collector(server: Server) -> None:
+    # A full collection would otherwise walk the app, its libraries and the model each time.
+    records = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    ready = {r["pid"]: r["gc_frozen_objects"] for r in records if r.get("event") == "worker_ready"}
+    assert set(server.worker_pids()) <= set(ready)  # every worker now serving
+    assert all(frozen > 10_000 for frozen in ready.values())
+
+
 def test_log_lines_stay_whole_when_both_workers_write_at_once(server: Server) -> None:
     body = {"latitude": 1.0, "longitude": 2.0, "altitude": 3.0}
     with ThreadPoolExecutor(max_workers=8) as pool:
