@@ -403,7 +403,10 @@ def main() -> None:
             "duration_s": args.duration,
             "threads": THREADS,
             "cells": [{**asdict(c), "median": c.median} for c in cells],
-            "targets": [{"target": name, "met": ok, "value": value} for name, ok, value in checks],
+            "targets": [
+                {"target": name, "met": ok, "value": value, "scoring_route": bound}
+                for name, ok, value, bound in checks
+            ],
         }
         key = f"before-{args.source.resolve().parent.name}" if args.source else "default"
         print(f"recorded {results_files.record('service_load', key, results)}")
@@ -422,46 +425,72 @@ def _redis(wanted: bool) -> Iterator[str]:
         server.stop()
 
 
-def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str]]:
-    """The targets, each checked against this run's numbers (printed, and returned); then how
-    far the scoring route leaves the floor, and the service the scoring route (printed)."""
+def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str, str]]:
+    """The targets, each checked against this run's numbers (printed, and returned) beside what
+    the floor's scoring route reaches on the same measure (``–`` where it does not apply): no
+    service built on this model can do better than that route, so a target the route misses
+    too is out of reach of the framework, not of the service. Then how far the scoring route
+    leaves the floor, and the service the scoring route (printed)."""
     by = {(c.server, c.workers, c.endpoint): c for c in cells}
     checks = []
     for workers in sorted({1, cores}):
         server = "redis"
+        score = by.get(("floor", workers, "/score"))
         for endpoint, target in (("/livez", 0.9), ("/predict single", 0.7)):
             cell = by.get((server, workers, endpoint))
             if cell and cell.floor_ratio is not None:
+                bound = "–"
+                if endpoint != "/livez" and score is not None and score.floor_ratio is not None:
+                    bound = f"{score.floor_ratio:.1%}"
                 checks.append(
                     (
                         f"{endpoint} {workers}w ≥ {target:.0%} of floor",
                         cell.floor_ratio >= target,
                         f"{cell.floor_ratio:.1%}",
+                        bound,
                     )
                 )
     one, many = by.get(("redis", 1, "/predict single")), by.get(("redis", cores, "/predict single"))
     if one and many and cores > 1:
         worst = min(many.runs) / one.median
         name = f"/predict {cores}w ≥ 1.7 × 1w in every run"
-        checks.append((name, worst >= 1.7, f"{worst:.2f} ×"))
+        checks.append((name, worst >= 1.7, f"{worst:.2f} ×", "–"))
     stream = by.get(("redis", cores, "/predict stream"))
     if stream and stream.floor_ratio is not None:
+        score = by.get(("floor", cores, "/score"))
+        bound = "–" if score is None or score.floor_ratio is None else f"{score.floor_ratio:.1%}"
         checks.append(
             (
-                "/predict stream (Redis) ≥ 50 % of floor",
+                f"/predict stream (Redis) {cores}w ≥ 50 % of floor",
                 stream.floor_ratio >= 0.5,
                 f"{stream.floor_ratio:.1%}",
+                bound,
             )
         )
-    predicts = [c for c in cells if c.endpoint.startswith("/predict")]
-    if predicts:
-        worst_p99 = max(c.p99_ms for c in predicts)
-        checks.append(("/predict p99 ≤ 25 ms", worst_p99 <= 25, f"{worst_p99:.1f} ms"))
+    # The tail, per worker count: with 16 connections kept busy, the mean latency alone is
+    # 16 / req/s, so one worker's tail follows from its throughput.
+    for workers in sorted({c.workers for c in cells if c.server != "floor"}):
+        predicts = [
+            c
+            for c in cells
+            if c.server != "floor" and c.workers == workers and c.endpoint.startswith("/predict")
+        ]
+        if predicts:
+            worst = max(predicts, key=lambda c: c.p99_ms)
+            score = by.get(("floor", workers, "/score"))
+            checks.append(
+                (
+                    f"/predict p99 ≤ 25 ms, {workers}w",
+                    worst.p99_ms <= 25,
+                    f"{worst.p99_ms:.1f} ms ({worst.server}, {worst.endpoint.split()[-1]})",
+                    "–" if score is None else f"{score.p99_ms:.1f} ms",
+                )
+            )
     errors = sum(c.non_2xx + c.socket_errors for c in cells)
-    checks.append(("zero non-2xx and socket errors", errors == 0, str(errors)))
-    print("\ntargets")
-    for name, ok, value in checks:
-        print(f"  {'met' if ok else 'MISSED':<6} {name:<44} {value}")
+    checks.append(("zero non-2xx and socket errors", errors == 0, str(errors), "–"))
+    print("\ntargets (beside each, what the floor's scoring route reaches on the same measure)")
+    for name, ok, value, bound in checks:
+        print(f"  {'met' if ok else 'MISSED':<6} {name:<44} {value:<24} scoring route {bound}")
     for workers in sorted({c.workers for c in cells if c.endpoint == "/score"}):
         score = by[("floor", workers, "/score")]
         single = by.get(("redis", workers, "/predict single"))

@@ -318,30 +318,50 @@ def service_before_after(results: Results, run: str | None) -> str:
 
 
 def service_ab(results: Results, run: str | None) -> str:
-    """``service_ab``: req/s of the code before (RUN) and after, served in alternating rounds."""
+    """``service_ab``: req/s (and, where recorded, p99 latency) of the code before (RUN) and
+    after, served in alternating rounds."""
     data = results.run("service_ab", run)
+    tails = all("p99_ms" in found for found in data["endpoints"].values())
     rows = []
     for endpoint, found in data["endpoints"].items():
         sides = [found["before"], found["after"]]
-        rows.append(
-            [
-                f"`{endpoint}`",
-                *(f"{statistics.median(r):,.0f} ({min(r):,.0f}–{max(r):,.0f})" for r in sides),
-                f"{found['ratio']:.2f} ×",
+        row = [
+            f"`{endpoint}`",
+            *(f"{statistics.median(r):,.0f} ({min(r):,.0f}–{max(r):,.0f})" for r in sides),
+            f"{found['ratio']:.2f} ×",
+        ]
+        if tails:
+            row += [
+                f"{statistics.median(r):.1f} (max {max(r):.1f})"
+                for r in (found["p99_ms"]["before"], found["p99_ms"]["after"])
             ]
-        )
+        rows.append(row)
+    workers = data.get("workers", 1)
+    store = "Redis store" if workers > 1 else "memory store"
+    worker_text = f"{workers} worker{'s' if workers > 1 else ''}"
     header = [
-        f"req/s, 1 worker, {data['rounds']} rounds × {data['runs']} runs a side",
+        f"req/s, {worker_text}, {store}, {data['rounds']} rounds × {data['runs']} runs a side",
         "before: median (range)",
         "after",
         "after ÷ before",
     ]
-    return _table(header, ["---", "---:", "---:", "---:"], rows)
+    align = ["---", "---:", "---:", "---:"]
+    if tails:
+        header += ["p99 ms before: median (max)", "after"]
+        align += ["---:", "---:"]
+    return _table(header, align, rows)
 
 
 def service_load_targets(results: Results, run: str | None) -> str:
     """``service_load``'s targets, each met or missed in that run."""
     targets = results.run("service_load", run or "default")["targets"]
+    if all("scoring_route" in t for t in targets):
+        rows = [
+            [t["target"], t["value"], "✅" if t["met"] else "❌", t["scoring_route"]]
+            for t in targets
+        ]
+        header = ["target", "measured", "met", "the floor's scoring route, same measure"]
+        return _table(header, ["---", "---:", "---", "---:"], rows)
     rows = [[t["target"], t["value"], "✅" if t["met"] else "❌"] for t in targets]
     return _table(["target", "measured", "met"], ["---", "---:", "---"], rows)
 
