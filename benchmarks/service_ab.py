@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import statistics
 import sys
@@ -34,6 +35,9 @@ from redis_server import RedisServer  # the tests' helpers, reused
 from server import SERVING_IMAGE, Server
 
 SOURCE = Path(__file__).resolve().parents[1] / "src"
+#: First stream track id of each wrk run: new tracks every run, so a shared Redis store never
+#: sees a stream's points again (409).
+_TRACKS = itertools.count(1_000_000_000, 10_000_000)
 
 
 def rates(
@@ -41,10 +45,12 @@ def rates(
 ) -> tuple[list[float], list[float]]:
     """req/s and p99 latency (ms) of each run against one freshly started server."""
     with Server(env, log, workers=args.workers) as server:
-        service_load.wrk(server.url, script, 1, args.connections)  # warm-up
+        service_load.wrk(server.url, script, 1, args.connections, next(_TRACKS))  # warm-up
         found, tails = [], []
         for _ in range(args.runs):
-            summary = service_load.wrk(server.url, script, args.duration, args.connections)
+            summary = service_load.wrk(
+                server.url, script, args.duration, args.connections, next(_TRACKS)
+            )
             if summary["non_2xx"] or summary["socket_errors"]:
                 raise RuntimeError(f"{script.name}: errors under load: {summary}")
             found.append(round(service_load.rate(summary), 1))

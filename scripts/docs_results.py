@@ -516,18 +516,33 @@ def service_profile_derived(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def service_load_derived(data: dict[str, Any]) -> dict[str, Any]:
-    """``derived/wN/score_of_floor`` and ``single_of_score`` in run ``default``, with N workers:
-    the floor's scoring route against its bare route, and ``/predict single`` (Redis) against
-    the scoring route."""
-    cells = data["runs"]["default"]["results"]["cells"]
-    median = {(c["server"], c["workers"], c["endpoint"]): c["median"] for c in cells}
+    """From run ``default``, with N workers, ``derived/wN/``: ``score_of_floor``, the floor's
+    scoring route against its bare route; ``single_of_score``, ``/predict single`` (Redis)
+    against the scoring route; ``livez_of_floor``, ``/livez`` (Redis) against the bare route;
+    ``score_p99_ms``, the scoring route's p99; ``single_median`` and ``single_mean_ms``,
+    ``/predict single``'s req/s and the mean latency it implies with every connection busy
+    (connections ÷ req/s). ``derived/memory_livez_of_floor``: the memory store's ``/livez``."""
+    results = data["runs"]["default"]["results"]
+    by = {(c["server"], c["workers"], c["endpoint"]): c for c in results["cells"]}
+    median = {key: cell["median"] for key, cell in by.items()}
     derived: dict[str, Any] = {}
     for workers in sorted(w for s, w, e in median if e == "/score"):
         score = median[("floor", workers, "/score")]
+        single = median[("redis", workers, "/predict single")]
         derived[f"w{workers}"] = {
             "score_of_floor": score / median[("floor", workers, "/")],
-            "single_of_score": median[("redis", workers, "/predict single")] / score,
+            "single_of_score": single / score,
+            "score_p99_ms": by[("floor", workers, "/score")]["p99_ms"],
+            "single_median": single,
+            "single_mean_ms": 1000 * results["connections"] / single,
         }
+        if ("redis", workers, "/livez") in median:
+            livez = median[("redis", workers, "/livez")] / median[("floor", workers, "/")]
+            derived[f"w{workers}"]["livez_of_floor"] = livez
+    if ("memory", 1, "/livez") in median:
+        derived["memory_livez_of_floor"] = (
+            median[("memory", 1, "/livez")] / median[("floor", 1, "/")]
+        )
     return derived
 
 
