@@ -106,7 +106,7 @@ def _install_request_hooks(app: Flask, settings: Settings) -> None:
         given = environ.get("HTTP_X_REQUEST_ID")  # the header, without building the headers
         request_id = given if given and _REQUEST_ID.match(given) else new_request_id()
         environ[_REQUEST_KEY] = (perf_counter(), request_id)
-        if environ["REQUEST_METHOD"] in ("GET", "HEAD", "OPTIONS"):
+        if environ["REQUEST_METHOD"].upper() in ("GET", "HEAD", "OPTIONS"):  # as request.method
             release_deadline()  # no body to wait for: the request is in
         if expected_key is not None and request.endpoint not in OPEN_ENDPOINTS:
             supplied = request.headers.get("X-API-Key", "").encode()
@@ -119,11 +119,10 @@ def _install_request_hooks(app: Flask, settings: Settings) -> None:
         # Unset if a hook before ours failed.
         started, request_id = environ.get(_REQUEST_KEY) or (perf_counter(), "")
         elapsed = perf_counter() - started
+        method = environ["REQUEST_METHOD"].upper()  # what request.method gives, one lookup less
         rule = request.url_rule
         endpoint = rule.rule if rule is not None else "unmatched"
-        requests, duration = metrics.request_series(
-            environ["REQUEST_METHOD"], endpoint, response.status_code
-        )
+        requests, duration = metrics.request_series(method, endpoint, response.status_code)
         requests.inc()
         duration.observe(elapsed)
         response.headers["X-Request-ID"] = request_id
@@ -131,7 +130,7 @@ def _install_request_hooks(app: Flask, settings: Settings) -> None:
             log.info(
                 "request",
                 request_id=request_id,
-                method=environ["REQUEST_METHOD"],
+                method=method,
                 endpoint=endpoint,
                 status=response.status_code,
                 latency_ms=round(elapsed * 1000, 3),
