@@ -346,6 +346,43 @@ def test_metrics_count_requests_predictions_and_errors(
     assert _added(before, after, inference, kind="batch") == 1
 
 
+def test_a_new_version_leaves_the_old_store_to_the_requests_still_using_it(
+    trained_bundle: Path, tmp_path: Path
+) -> None:
+    # Closing the old store at the switch cut a /health in the middle of its Redis round trip.
+    import threading
+
+    from missile_classifier.scoring import bundle as bundles
+
+    models = tmp_path / "models"
+    models.mkdir()
+    source = (trained_bundle / "models" / "latest").resolve()
+    copies = {}
+    for version in ("v1", "v2"):
+        copies[version] = target = models / version
+        shutil.copytree(source, target)
+        meta = json.loads((target / bundles.METADATA_FILE).read_text())
+        (target / bundles.METADATA_FILE).write_text(json.dumps({**meta, "version": version}))
+    bundles.point_latest(copies["v1"])
+    app = create_app({"model_path": models})
+    current = app.extensions["missile_classifier"]
+    app.test_client().post("/predict", json=POINT)  # POINT has a track: a stream in the store
+    old = current.store
+    assert old.get((POINT["track_id"], POINT["sensor_id"])) is not None
+    bundles.point_latest(copies["v2"])
+    current.refresh()
+    assert current.model.model_version == "v2" and current.store is not old
+    # Still usable by a request that took it before the switch...
+    assert old.get((POINT["track_id"], POINT["sensor_id"])) is not None
+    # ...and closed once no request can still be running.
+    timers = [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
+    (closer,) = [t for t in timers if getattr(t.function, "__self__", None) is old]
+    assert closer.interval == current.settings.timeout and closer.daemon
+    closer.cancel()
+    closer.function()
+    assert old.get((POINT["track_id"], POINT["sensor_id"])) is None
+
+
 def test_forked_workers_do_not_repeat_each_others_request_ids() -> None:
     # Ids come from the process's random generator, which each forked worker must reseed.
     from missile_classifier.service.app import new_request_id

@@ -151,9 +151,13 @@ class ServiceState:
         previous = self._store_version  # the version this worker served last, if any
         if self._store_version != model.model_version:
             # A reload of the same bundle (after mark_unusable) keeps every stream.
-            self.store.close()
-            self.store = self._open_store(self.settings, model.model_version)
+            retired, self.store = self.store, self._open_store(self.settings, model.model_version)
             self._store_version = model.model_version
+            # Requests already running still use the old store: closing it at once cut a /health
+            # mid-round-trip (a 500 in a test). No request outlives the worker timeout.
+            closer = threading.Timer(self.settings.timeout, retired.close)
+            closer.name, closer.daemon = "store-retire", True
+            closer.start()
         self.model, self.reason, self.notice = model, None, None
         self._files_seen = _signature(model.bundle.path)
         metrics.MODEL_READY.set(1)
