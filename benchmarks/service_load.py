@@ -476,13 +476,13 @@ def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str, str]]
             if c.server != "floor" and c.workers == workers and c.endpoint.startswith("/predict")
         ]
         if predicts:
-            worst = max(predicts, key=lambda c: c.p99_ms)
+            slowest = max(predicts, key=lambda c: c.p99_ms)
             score = by.get(("floor", workers, "/score"))
             checks.append(
                 (
                     f"/predict p99 ≤ 25 ms, {workers}w",
-                    worst.p99_ms <= 25,
-                    f"{worst.p99_ms:.1f} ms ({worst.server}, {worst.endpoint.split()[-1]})",
+                    slowest.p99_ms <= 25,
+                    f"{slowest.p99_ms:.1f} ms ({slowest.server}, {slowest.endpoint.split()[-1]})",
                     "–" if score is None else f"{score.p99_ms:.1f} ms",
                 )
             )
