@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,7 +29,7 @@ from missile_classifier.scoring import bundle
 from missile_classifier.service.worker import arrived
 from redis_server import RedisServer
 from server import Server
-from test_service import samples_of
+from test_service import copy_version, samples_of
 
 pytestmark = pytest.mark.slow
 
@@ -254,15 +253,6 @@ def test_a_request_counts_as_arrived_only_when_its_head_and_body_are_in(
 # --- one answer per pod: readiness and the bundle on disk ----------------------------------
 
 
-def _copy_version(source: Path, models: Path, version: str) -> Path:
-    """A copy of a bundle under another version (metadata.json is not among the checksums)."""
-    target = models / version
-    shutil.copytree(source, target)
-    meta = json.loads((target / bundle.METADATA_FILE).read_text())
-    (target / bundle.METADATA_FILE).write_text(json.dumps({**meta, "version": version}))
-    return target
-
-
 def _healths(server: Server, n: int = 20) -> list[requests.Response]:
     """``n`` readiness answers, each on a new connection (so both workers answer some)."""
     return [requests.get(server.url + "/health", timeout=5) for _ in range(n)]
@@ -287,7 +277,7 @@ def test_every_worker_follows_latest_and_the_pod_answers_as_one(
     models = tmp_path / "models"
     models.mkdir()
     source = (trained_bundle / "models" / "latest").resolve()
-    bundle.point_latest(_copy_version(source, models, "v1"))
+    bundle.point_latest(copy_version(source, models, "v1"))
     env = {"MODEL_PATH": str(models), "REDIS_URL": redis.url, "MODEL_CHECK_INTERVAL": "0.5"}
     with Server(env, tmp_path / "server.log", workers=2) as running:
         first = requests.get(running.url + "/health", timeout=5).json()
@@ -295,13 +285,13 @@ def test_every_worker_follows_latest_and_the_pod_answers_as_one(
         assert _versions(first) == {"v1"}
 
         # latest moves to a good new version: every worker verifies it and switches.
-        bundle.point_latest(_copy_version(source, models, "v2"))
+        bundle.point_latest(copy_version(source, models, "v2"))
         _wait_for(running, lambda b: _versions(b) == {"v2"}, "both workers on v2")
         infos = {requests.get(running.url + "/info", timeout=5).json()["model"]["model_version"]}
         assert infos == {"v2"}
 
         # latest moves to a version that fails verification: every worker keeps v2, says so.
-        broken = _copy_version(source, models, "v3")
+        broken = copy_version(source, models, "v3")
         with (broken / bundle.MODEL_FILE).open("ab") as handle:
             handle.write(b"\0")
         bundle.point_latest(broken)
@@ -344,7 +334,7 @@ def test_every_worker_follows_latest_and_the_pod_answers_as_one(
         assert "checksum mismatch" in text and str(tmp_path) not in text  # no paths for clients
 
         # A good latest again: the new worker loads it and the pod is ready as one.
-        bundle.point_latest(_copy_version(source, models, "v4"))
+        bundle.point_latest(copy_version(source, models, "v4"))
         _wait_for(running, lambda b: b["status"] == "ok" and _versions(b) == {"v4"}, "ready on v4")
 
 

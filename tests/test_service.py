@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ from missile_classifier.scoring.features import FEATURE_NAMES
 from missile_classifier.scoring.inference import ModelInferenceService, usable_cores
 from missile_classifier.service import pod
 from missile_classifier.service import state as service_state
-from missile_classifier.service.app import ConfigError, create_app, load_settings
+from missile_classifier.service.app import ConfigError, create_app, load_settings, new_request_id
 from missile_classifier.service.schemas import BatchResponse, Prediction
 from redis_server import free_port
 from test_bundle import write_onnx_bundle
@@ -346,30 +347,30 @@ def test_metrics_count_requests_predictions_and_errors(
     assert _added(before, after, inference, kind="batch") == 1
 
 
+def copy_version(source: Path, models: Path, version: str) -> Path:
+    """A copy of a bundle under another version (metadata.json is not among the checksums)."""
+    target = models / version
+    shutil.copytree(source, target)
+    meta = json.loads((target / bundle.METADATA_FILE).read_text())
+    (target / bundle.METADATA_FILE).write_text(json.dumps({**meta, "version": version}))
+    return target
+
+
 def test_a_new_version_leaves_the_old_store_to_the_requests_still_using_it(
     trained_bundle: Path, tmp_path: Path
 ) -> None:
     # Closing the old store at the switch cut a /health in the middle of its Redis round trip.
-    import threading
-
-    from missile_classifier.scoring import bundle as bundles
-
     models = tmp_path / "models"
     models.mkdir()
     source = (trained_bundle / "models" / "latest").resolve()
-    copies = {}
-    for version in ("v1", "v2"):
-        copies[version] = target = models / version
-        shutil.copytree(source, target)
-        meta = json.loads((target / bundles.METADATA_FILE).read_text())
-        (target / bundles.METADATA_FILE).write_text(json.dumps({**meta, "version": version}))
-    bundles.point_latest(copies["v1"])
+    copies = {version: copy_version(source, models, version) for version in ("v1", "v2")}
+    bundle.point_latest(copies["v1"])
     app = create_app({"model_path": models})
     current = app.extensions["missile_classifier"]
     app.test_client().post("/predict", json=POINT)  # POINT has a track: a stream in the store
     old = current.store
     assert old.get((POINT["track_id"], POINT["sensor_id"])) is not None
-    bundles.point_latest(copies["v2"])
+    bundle.point_latest(copies["v2"])
     current.refresh()
     assert current.model.model_version == "v2" and current.store is not old
     # Still usable by a request that took it before the switch...
@@ -385,8 +386,6 @@ def test_a_new_version_leaves_the_old_store_to_the_requests_still_using_it(
 
 def test_forked_workers_do_not_repeat_each_others_request_ids() -> None:
     # Ids come from the process's random generator, which each forked worker must reseed.
-    from missile_classifier.service.app import new_request_id
-
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
