@@ -19,7 +19,6 @@ docs/results/service_ab.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import os
 import statistics
@@ -31,7 +30,6 @@ import results as results_files  # benchmarks/results.py
 import service_load
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from redis_server import RedisServer  # the tests' helpers, reused
 from server import SERVING_IMAGE, Server
 
 SOURCE = Path(__file__).resolve().parents[1] / "src"
@@ -72,10 +70,10 @@ def main() -> None:
     args = parser.parse_args()
     sides = {"before": args.before.resolve(), "after": SOURCE}
     found: dict[str, dict[str, object]] = {}
-    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+    redis = service_load.private_redis(args.workers > 1)  # several workers need a shared store
+    with tempfile.TemporaryDirectory() as tmp, redis as redis_url:
         folder = Path(tmp)
         scripts = service_load.write_scripts(folder)
-        redis_url = stack.enter_context(RedisServer()).url if args.workers > 1 else ""
         for endpoint in args.endpoints:
             runs: dict[str, list[float]] = {side: [] for side in sides}
             tails: dict[str, list[float]] = {side: [] for side in sides}

@@ -387,7 +387,7 @@ def main() -> None:
         configs = [] if args.no_memory else [("memory", 1)]
         configs += [("redis", w) for w in worker_counts]
         for store, workers in configs:
-            with _redis(store == "redis") as redis_url:
+            with private_redis(store == "redis") as redis_url:
                 env = {"MODEL_PATH": str(args.model), "LOG_LEVEL": "INFO", "REDIS_URL": redis_url}
                 if args.source:
                     env["PYTHONPATH"] = os.pathsep.join([str(SERVING_IMAGE), str(args.source)])
@@ -413,7 +413,7 @@ def main() -> None:
 
 
 @contextmanager
-def _redis(wanted: bool) -> Iterator[str]:
+def private_redis(wanted: bool) -> Iterator[str]:
     """A private redis-server's URL, or an empty one (the memory store) unless ``wanted``."""
     if not wanted:
         yield ""
