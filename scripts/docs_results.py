@@ -227,34 +227,45 @@ def service_load(results: Results, run: str | None) -> str:
 
 
 def service_scoring_floor(results: Results, run: str | None) -> str:
-    """``service_load``: the floor, its route that scores the point, and ``/predict single``."""
+    """``service_load``: the floor, its routes that do a prediction's unavoidable work (one point
+    scored; a stream's next point scored and its memory stored in Redis), and ``/predict``."""
     cells = results.run("service_load", run or "default")["cells"]
     by = {(c["server"], c["workers"], c["endpoint"]): c for c in cells}
     rows = []
-    for workers in sorted(w for s, w, e in by if e == "/score"):
-        bare, score = by[("floor", workers, "/")], by[("floor", workers, "/score")]
-        single = by.get(("redis", workers, "/predict single"))
-        rows.append(
-            [
-                str(workers),
-                f"{bare['median']:,.0f}",
-                f"{score['median']:,.0f}",
-                f"{100 * score['median'] / bare['median']:.1f} %",
-                "–" if single is None else f"{single['median']:,.0f}",
-                "–" if single is None else f"{100 * single['median'] / bare['median']:.1f} %",
-                "–" if single is None else f"{100 * single['median'] / score['median']:.1f} %",
-            ]
-        )
+    for workers in sorted({w for s, w, e in by if s == "floor"}):
+        bare = by[("floor", workers, "/")]
+        for kind, route_name in _FLOOR_ROUTES.items():
+            route = by.get(("floor", workers, route_name))
+            if route is None:
+                continue
+            served = by.get(("redis", workers, f"/predict {kind}"))
+            rows.append(
+                [
+                    str(workers),
+                    kind,
+                    f"{bare['median']:,.0f}",
+                    f"{route['median']:,.0f}",
+                    f"{100 * route['median'] / bare['median']:.1f} %",
+                    "–" if served is None else f"{served['median']:,.0f}",
+                    "–" if served is None else f"{100 * served['median'] / bare['median']:.1f} %",
+                    "–" if served is None else f"{100 * served['median'] / route['median']:.1f} %",
+                ]
+            )
     header = [
         "workers",
+        "prediction",
         "bare route, req/s",
-        "route that scores the point",
+        "route doing the prediction's unavoidable work",
         "of bare",
-        "`/predict single` (Redis)",
+        "`/predict` (Redis)",
         "of bare",
-        "of the scoring route",
+        "of that route",
     ]
-    return _table(header, ["---:", "---:", "---:", "---:", "---:", "---:", "---:"], rows)
+    return _table(header, ["---:", "---", "---:", "---:", "---:", "---:", "---:", "---:"], rows)
+
+
+#: The floor app's route doing each kind of prediction's unavoidable work (service_load.py).
+_FLOOR_ROUTES = {"single": "/score", "stream": "/score stream"}
 
 
 def service_scaling(results: Results, run: str | None) -> str:
@@ -521,7 +532,9 @@ def service_load_derived(data: dict[str, Any]) -> dict[str, Any]:
     against the scoring route; ``livez_of_floor``, ``/livez`` (Redis) against the bare route;
     ``score_p99_ms``, the scoring route's p99; ``single_median`` and ``single_mean_ms``,
     ``/predict single``'s req/s and the mean latency it implies with every connection busy
-    (connections ÷ req/s). ``derived/memory_livez_of_floor``: the memory store's ``/livez``."""
+    (connections ÷ req/s); ``stream_route_of_floor``, the floor's streaming route against its
+    bare route, and ``stream_of_route``, ``/predict stream`` (Redis) against that route.
+    ``derived/memory_livez_of_floor``: the memory store's ``/livez``."""
     results = data["runs"]["default"]["results"]
     by = {(c["server"], c["workers"], c["endpoint"]): c for c in results["cells"]}
     median = {key: cell["median"] for key, cell in by.items()}
@@ -539,6 +552,14 @@ def service_load_derived(data: dict[str, Any]) -> dict[str, Any]:
         if ("redis", workers, "/livez") in median:
             livez = median[("redis", workers, "/livez")] / median[("floor", workers, "/")]
             derived[f"w{workers}"]["livez_of_floor"] = livez
+        if ("floor", workers, "/score stream") in median:
+            route = median[("floor", workers, "/score stream")]
+            derived[f"w{workers}"]["stream_route_of_floor"] = (
+                route / median[("floor", workers, "/")]
+            )
+            derived[f"w{workers}"]["stream_of_route"] = (
+                median[("redis", workers, "/predict stream")] / route
+            )
     if ("memory", 1, "/livez") in median:
         derived["memory_livez_of_floor"] = (
             median[("memory", 1, "/livez")] / median[("floor", 1, "/")]
