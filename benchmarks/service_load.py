@@ -403,9 +403,7 @@ def main() -> None:
         "/batch_predict 1000",
     ]
     # Bare routes doing a prediction's unavoidable work, for the kinds of /predict measured.
-    floor_endpoints = ["/"]
-    floor_endpoints += ["/score"] if "/predict single" in endpoints else []
-    floor_endpoints += ["/score stream"] if "/predict stream" in endpoints else []
+    floor_endpoints = ["/", *(route for kind, route in FLOOR_ROUTES.items() if kind in endpoints)]
     cells: list[Cell] = []
     floors: dict[int, float] = {}
     print(
@@ -415,7 +413,7 @@ def main() -> None:
         folder = Path(tmp)
         scripts = write_scripts(folder)
         for workers in sorted({1, *worker_counts}):
-            redis = private_redis("/score stream" in floor_endpoints)
+            redis = private_redis(FLOOR_ROUTES["/predict stream"] in floor_endpoints)
             with redis as redis_url, floor_server(folder, workers, args.model, redis_url) as url:
                 bare, *modelled = load("floor", workers, url, scripts, floor_endpoints, args)
                 floors[workers] = bare.median
@@ -474,7 +472,7 @@ def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str, str]]
     checks = []
     for workers in sorted({1, cores}):
         server = "redis"
-        score = by.get(("floor", workers, "/score"))
+        score = by.get(("floor", workers, FLOOR_ROUTES["/predict single"]))
         for endpoint, target in (("/livez", 0.9), ("/predict single", 0.7)):
             cell = by.get((server, workers, endpoint))
             if cell and cell.floor_ratio is not None:
@@ -530,14 +528,15 @@ def summarize(cells: list[Cell], cores: int) -> list[tuple[str, bool, str, str]]
     print("\ntargets (beside each, what the floor's scoring route reaches on the same measure)")
     for name, ok, value, bound in checks:
         print(f"  {'met' if ok else 'MISSED':<6} {name:<44} {value:<24} scoring route {bound}")
-    for (server, workers, endpoint), cell in by.items():
-        kind = next((k for k, route in FLOOR_ROUTES.items() if route == endpoint), None)
-        if server != "floor" or kind is None or cell.floor_ratio is None:
-            continue
-        line = f"  {workers}w: the floor's {endpoint} reaches {cell.floor_ratio:.1%} of floor"
-        if (served := by.get(("redis", workers, kind))) is not None:
-            line += f"; {kind} reaches {served.median / cell.median:.1%} of it"
-        print(line)
+    for workers in sorted({c.workers for c in cells if c.server == "floor"}):
+        for kind, route_name in FLOOR_ROUTES.items():
+            cell = by.get(("floor", workers, route_name))
+            if cell is None or cell.floor_ratio is None:
+                continue
+            line = f"  {workers}w: the floor's {route_name} reaches {cell.floor_ratio:.1%} of floor"
+            if (served := by.get(("redis", workers, kind))) is not None:
+                line += f"; {kind} reaches {served.median / cell.median:.1%} of it"
+            print(line)
     return checks
 
 

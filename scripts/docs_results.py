@@ -552,8 +552,8 @@ def service_load_derived(data: dict[str, Any]) -> dict[str, Any]:
         if ("redis", workers, "/livez") in median:
             livez = median[("redis", workers, "/livez")] / median[("floor", workers, "/")]
             derived[f"w{workers}"]["livez_of_floor"] = livez
-        if ("floor", workers, "/score stream") in median:
-            route = median[("floor", workers, "/score stream")]
+        if ("floor", workers, _FLOOR_ROUTES["stream"]) in median:
+            route = median[("floor", workers, _FLOOR_ROUTES["stream"])]
             derived[f"w{workers}"]["stream_route_of_floor"] = (
                 route / median[("floor", workers, "/")]
             )
