@@ -9,10 +9,11 @@ writing, with Arrow's CSV reader and writer (the default) and, in the same repea
 pandas reading and writing every cell (``reader="pandas"``, the code before Arrow), (b)
 ``ModelInferenceService.predict_batch`` on the same rows already in memory, and (c) the model
 alone: ONNX Runtime on ready windows at several batch sizes (the ceiling the scoring path is
-compared with), after each repeat, so that each repeat's share of the model's speed compares
-two figures measured seconds apart, not a whole run apart. Prints the median over the
-repeats; ``--record`` writes every repeat's rows/s and shares, their median, minimum and
-maximum as run ``ballistic-<tracks>`` of docs/results/predict_speed.json.
+compared with), just before and just after each repeat's (a), so that each repeat's share of
+the model's speed compares figures measured seconds apart (the mean of the two rounds), not a
+whole run apart. Prints the median over the repeats; ``--record`` writes every repeat's
+rows/s and shares, their median, minimum and maximum as run ``ballistic-<tracks>`` of
+docs/results/predict_speed.json.
 """
 
 from __future__ import annotations
@@ -60,6 +61,18 @@ def model_alone(services: dict[str, ModelInferenceService]) -> dict[str, dict[st
     return rates
 
 
+def _mean_rates(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, dict[str, int]]:
+    """Each set-up and batch size's mean of two rounds: a ceiling measured on both sides of
+    the run it is compared with, so a machine whose speed drifts within seconds (a shared
+    host) moves both figures alike."""
+    return {
+        setup: {b: round((rate + after[setup][b]) / 2) for b, rate in rates.items()}
+        for setup, rates in before.items()
+    }
+
+
 def _run_all(pool: ThreadPoolExecutor, call: Callable[[], object], times: int) -> None:
     for future in [pool.submit(call) for _ in range(times)]:
         future.result()
@@ -92,12 +105,15 @@ def main() -> None:
         for repeat in range(args.repeats):
             # Alternate which reader goes first, so neither always meets a warmer machine.
             for reader in ("arrow", "pandas") if repeat % 2 == 0 else ("pandas", "arrow"):
+                if reader == "arrow":  # the ceiling just before and just after (see below)
+                    before = model_alone(alone_services)
                 seconds = predict_csv(service, source, target, reader=reader).seconds
                 (csv_times if reader == "arrow" else pandas_times).append(seconds)
+                if reader == "arrow":
+                    rounds.append(_mean_rates(before, model_alone(alone_services)))
             start = time.perf_counter()
             service.predict_batch(columns)
             memory_times.append(time.perf_counter() - start)
-            rounds.append(model_alone(alone_services))  # the ceiling, beside each repeat
     rows = len(frame)
     results: dict[str, object] = {"tracks": args.tracks, "rows": rows}
     for key, name, times in (

@@ -458,7 +458,7 @@ def test_a_batch_of_no_windows_is_never_sent_to_onnx_runtime(trained_bundle: Pat
 
 
 def test_calls_not_started_are_cancelled_and_never_run(tmp_path: Path) -> None:
-    service = ModelInferenceService(write_onnx_bundle(tmp_path / "v1"), calls=2)
+    service = ModelInferenceService(write_onnx_bundle(tmp_path / "v1"), calls=3)
     release, asked = threading.Event(), []
 
     def windows(part: slice) -> np.ndarray:
@@ -470,10 +470,35 @@ def test_calls_not_started_are_cancelled_and_never_run(tmp_path: Path) -> None:
     pending = PendingScores(_no_inputs(), 0.5, calls)
     pending.cancel()
     release.set()
-    futures = [c for c in calls if isinstance(c, Future)]
+    futures = [c for c in calls.calls if isinstance(c, Future)]
     assert [c.cancelled() for c in futures] == [False, False] + [True] * 8
     assert [c.result().shape for c in futures[:2]] == [(INFERENCE_BATCH,)] * 2  # the two ran
     assert sorted(asked) == [0, INFERENCE_BATCH]  # and no other call gathered its windows
+
+
+def test_the_thread_asking_for_the_answers_runs_the_calls_not_started(tmp_path: Path) -> None:
+    # Two calls at once: one call thread, and the asking thread, which takes every call the
+    # call thread has not started while it waits, so both cores work (and no third thread).
+    service = ModelInferenceService(write_onnx_bundle(tmp_path / "v1"), calls=2)
+    n, shape = 10 * INFERENCE_BATCH, (3, N_FEATURES)
+    windows = np.random.default_rng(5).random((n, *shape), dtype=np.float32)
+    expected = ModelInferenceService(write_onnx_bundle(tmp_path / "v2"), threads=1)
+    release, ran_by = threading.Event(), {}
+
+    def gather(part: slice) -> np.ndarray:
+        ran_by[part.start] = threading.current_thread().name
+        if part.start == 0:
+            release.wait(timeout=30)  # the call thread holds the first call…
+        elif len(ran_by) == 10:
+            release.set()  # …until the asking thread has taken all the others
+        return windows[part]
+
+    calls = service._start(n, gather)
+    got = calls.answers()
+    main = threading.current_thread().name
+    assert ran_by[0].startswith("model-call")
+    assert [ran_by[b] for b in range(INFERENCE_BATCH, n, INFERENCE_BATCH)] == [main] * 9
+    np.testing.assert_array_equal(got, expected.predict_windows(windows))  # in call order
 
 
 def _no_inputs() -> ModelInputs:

@@ -14,7 +14,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
@@ -32,6 +32,10 @@ from missile_classifier.scoring.windows import StreamMemory
 PROBABILITY: Final = "reentry_probability"
 PREDICTION: Final = "predicted_reentry_phase"
 CHUNK_ROWS: Final = 200_000
+#: The first chunk is scored in two parts of whole tracks, the tracks of its first this many
+#: rows first: their model calls start while the rest's windows are built, where a whole
+#: chunk's kept a core waiting ~0.25 s of a 3 s run (nothing before it to overlap with).
+HEAD_ROWS: Final = 25_000
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,8 @@ def _score_file(
                 if numbers is None:  # pandas converts what Arrow might read otherwise, as ever
                     cells = numbers = _frame(chunk)
                 valid, keep = _validated(numbers, source, line, shard)
-                scoring = _Scoring(chunk, cells, keep, _submit(service, valid, source, memories))
+                submit = _submit_in_two if index == 0 else _submit
+                scoring = _Scoring(chunk, cells, keep, submit(service, valid, source, memories))
                 if index == 0:
                     _write_header(sink, [*_names(chunk), PROBABILITY, PREDICTION])
                 if pending is not None:
@@ -201,7 +206,7 @@ class _Scoring:
     cells: pd.DataFrame | None
     #: The shard's rows of the chunk (``None``: every row).
     keep: np.ndarray | None
-    scores: PendingScores
+    scores: PendingScores | _PendingParts
 
 
 def _write_scored(
@@ -289,6 +294,52 @@ def _submit(
         return service.submit_batch(frame_columns(valid), memories)
     except ValueError as exc:
         raise SchemaError(source, str(exc)) from None
+
+
+def _submit_in_two(
+    service: ModelInferenceService,
+    valid: pd.DataFrame,
+    source: str,
+    memories: dict[tuple[int, int], StreamMemory],
+) -> PendingScores | _PendingParts:
+    """:func:`_submit` on the tracks of the first :data:`HEAD_ROWS` rows, then on the rest:
+    the same answers (streams are scored whole either way), the model started sooner."""
+    track = valid[TRACK_ID].to_numpy()
+    head = np.isin(track, np.unique(track[:HEAD_ROWS]))
+    if head.all():
+        return _submit(service, valid, source, memories)
+    first = _submit(service, valid.loc[head], source, memories)
+    try:
+        rest = _submit(service, valid.loc[~head], source, memories)
+    except BaseException:
+        first.cancel()
+        raise
+    return _PendingParts(head, first, rest)
+
+
+@dataclass(frozen=True)
+class _PendingParts:
+    """A chunk submitted in two parts: the rows where ``head`` is set, then the others."""
+
+    head: np.ndarray
+    first: PendingScores
+    rest: PendingScores
+
+    def result(self) -> Scores:
+        """Both parts' scores, merged back into the chunk's row order."""
+        first, rest = self.first.result(), self.rest.result()
+        merged = {}
+        for name in (f.name for f in fields(Scores)):
+            a, b = getattr(first, name), getattr(rest, name)
+            both = np.empty((len(self.head), *a.shape[1:]), dtype=np.result_type(a, b))
+            both[self.head], both[~self.head] = a, b
+            merged[name] = both
+        return Scores(**merged)
+
+    def cancel(self) -> None:
+        """Drop both parts' calls not started yet."""
+        self.first.cancel()
+        self.rest.cancel()
 
 
 def _answers(scores: Scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

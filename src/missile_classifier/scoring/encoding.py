@@ -54,19 +54,23 @@ class BinEncoding:
         per_feature = 2 if self.kind == THERMOMETER else 1
         return sum(len(e) - per_feature for e in self.edges)
 
-    def transform(self, features: np.ndarray) -> np.ndarray:
-        """``(n, width)`` float32 inputs of each row's encoded values (see the module doc)."""
-        pairs = zip(self.columns, self.edges, strict=True)
-        if self.kind == THERMOMETER:
-            parts = [features[:, [column]] >= edges[1:-1] for column, edges in pairs]
-        else:
-            parts = [
-                np.clip((features[:, [column]] - edges[:-1]) / np.diff(edges), 0.0, 1.0)
-                for column, edges in pairs
-            ]
-        if not parts:
-            return np.empty((len(features), 0), dtype=np.float32)
-        return np.concatenate(parts, axis=1).astype(np.float32)
+    def transform(self, features: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``(n, width)`` float32 inputs of each row's encoded values (see the module doc),
+        written into ``out`` if given (a float32 ``(n, width)`` array or view)."""
+        if out is None:
+            out = np.empty((len(features), self.width), dtype=np.float32)
+        at = 0
+        for column, edges in zip(self.columns, self.edges, strict=True):
+            values = features[:, [column]]
+            if self.kind == THERMOMETER:
+                part = out[:, at : at + len(edges) - 2]
+                np.greater_equal(values, edges[1:-1], out=part)  # True → 1.0, as astype
+            else:
+                part = out[:, at : at + len(edges) - 1]
+                # Computed in float64 and rounded once into float32, as astype would.
+                part[:] = np.clip((values - edges[:-1]) / np.diff(edges), 0.0, 1.0)
+            at += part.shape[1]
+        return out
 
     def names(self, feature_names: Sequence[str]) -> list[str]:
         """Names of the encoded features, in input order."""

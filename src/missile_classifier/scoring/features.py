@@ -69,6 +69,9 @@ _TRENDS: Final = ("t", "x", "y", "z", "intensity")
 #: Below this many runs, :func:`trend_sums` runs a plain loop per run (fewer calls than
 #: NumPy's per-step overhead); above, one vectorised step per row position. Same arithmetic.
 _LOOP_RUNS: Final = 4
+#: :func:`_running_max` takes a cumulative maximum per run where runs average at least this
+#: many rows (a NumPy call per run, against a sort of all rows).
+_ROWS_PER_RUN_FOR_LOOP: Final = 64
 
 
 @dataclass
@@ -253,13 +256,17 @@ def run_features(
     speed_sums, speed_leads_after = trend_sums(speed_steps, decay, bounds, speed_leads)
     acceleration = _rates(speed_sums[:, 1:], speed_sums[:, 0])[:, 0]
 
-    running_max = np.maximum(_running_max(alt, run), initial.get("max_altitude", -np.inf)[run])
+    running_max = np.maximum(
+        _running_max(alt, run, bounds), initial.get("max_altitude", -np.inf)[run]
+    )
     is_new_max = alt >= running_max
     time_of_max = _forward_fill(
         np.where(is_new_max, t, np.nan), first, run, initial.get("time_of_max", t[first])
     )
     reference = np.maximum(running_max, MIN_REFERENCE_ALTITUDE_M)
-    running_min = np.minimum(-_running_max(-alt, run), initial.get("min_altitude", np.inf)[run])
+    running_min = np.minimum(
+        -_running_max(-alt, run, bounds), initial.get("min_altitude", np.inf)[run]
+    )
     rises = np.cumsum(alt - running_min >= MIN_RISE_M)
     rises_before_run = rises[first] - (alt[first] - running_min[first] >= MIN_RISE_M)
     established = (rises > rises_before_run[run]) | (initial.get("maximum_established", 0.0) > 0)[
@@ -556,16 +563,24 @@ def _forward_fill(
     return filled
 
 
-def _running_max(values: np.ndarray, run: np.ndarray) -> np.ndarray:
+def _running_max(values: np.ndarray, run: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Maximum of each row and the rows before it in its run, exactly (no offset arithmetic).
 
-    Each value is replaced by its rank, and each run's ranks are lifted above every earlier
-    run's, so one cumulative maximum over all rows restarts at every run.
+    With runs of many rows each, one cumulative maximum per run. With many short runs (the
+    service's batches of one-point streams), one over all rows, of ranks: each value is
+    replaced by its rank, and each run's ranks are lifted above every earlier run's, so the
+    maximum restarts at every run (a sort, ~12 ms for 200,000 rows, where 200 runs' own
+    maxima take under 1 ms).
     """
     n = len(values)
+    if (len(bounds) - 1) * _ROWS_PER_RUN_FOR_LOOP <= n:
+        running = np.empty_like(values)
+        for begin, end in itertools.pairwise(bounds.tolist()):
+            np.maximum.accumulate(values[begin:end], out=running[begin:end])
+        return running
     order = np.argsort(values, kind="stable")
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     lifted = np.maximum.accumulate(run.astype(np.int64) * n + rank)
-    running: np.ndarray = values[order[lifted - run * n]]
-    return running
+    by_rank: np.ndarray = values[order[lifted - run * n]]
+    return by_rank

@@ -59,17 +59,46 @@ class Scores:
 
 
 @dataclass(frozen=True)
+class ModelCalls:
+    """A batch's model calls, :data:`INFERENCE_BATCH` windows each: answered, or queued for or
+    running on the call threads."""
+
+    calls: list[np.ndarray | Future[np.ndarray]]
+    #: Runs call ``i`` on the thread that asks (for a call no call thread has started).
+    run: Callable[[int], np.ndarray]
+
+    def answers(self) -> np.ndarray:
+        """The probabilities of every call, in order, once all have answered.
+
+        The asking thread runs every call no call thread has started instead of waiting for
+        them: with a call thread fewer than the calls at once, that keeps one thread per core
+        busy, where a call thread per core made the caller's next batch a third thread on two
+        cores, slowing both (docs/performance.md).
+        """
+        here = [
+            self.run(i) if isinstance(call, Future) and call.cancel() else call
+            for i, call in enumerate(self.calls)
+        ]
+        return _joined([_answer(call) for call in here])
+
+    def cancel(self) -> None:
+        """Drop the calls not started yet (their answers will not be asked for)."""
+        for call in self.calls:
+            if isinstance(call, Future):
+                call.cancel()
+
+
+@dataclass(frozen=True)
 class PendingScores:
     """A batch whose features and windows are built and whose model calls have started."""
 
     inputs: ModelInputs
     threshold: float
-    #: Each model call's probabilities, in row order: answered, or running on the call threads.
-    calls: list[np.ndarray | Future[np.ndarray]]
+    calls: ModelCalls
 
     def result(self) -> Scores:
-        """The scores, once every model call has answered."""
-        probability = _joined([_answer(call) for call in self.calls])
+        """The scores, once every model call has answered (running those not started yet)."""
+        probability = self.calls.answers()
         inputs = self.inputs
         return Scores(
             probability,
@@ -83,9 +112,7 @@ class PendingScores:
 
     def cancel(self) -> None:
         """Drop the calls not started yet (the batch will not be used)."""
-        for call in self.calls:
-            if isinstance(call, Future):
-                call.cancel()
+        self.calls.cancel()
 
 
 class ModelInferenceService:
@@ -97,16 +124,17 @@ class ModelInferenceService:
         spinning: Whether idle runtime threads spin waiting for work (ONNX Runtime's default).
             Spinning saves a wake-up per call but keeps burning the cores for a while after
             it; a server whose request threads and other workers need those cores turns it off.
-        calls: Model calls run at once, each on a thread of its own, for batches of more than
-            :data:`INFERENCE_BATCH` windows.
+        calls: Model calls run at once for batches of more than :data:`INFERENCE_BATCH`
+            windows: ``calls - 1`` on call threads of their own, and one on the thread that
+            asks for the answers, which runs the calls not started yet while it waits.
 
     With neither ``threads`` nor ``calls``, each call has one runtime thread and there is a
     call per core the process may use (:func:`usable_cores`): batch scoring's fastest set-up,
     as whole calls side by side never wait for each other, where one call's runtime threads
     meet at every step of the LSTM, and the caller may build the next batch's windows while
-    they run (docs/performance.md). With ``threads`` alone, calls run one at a time (a
-    server's request threads give concurrency); with ``calls`` alone, each has one runtime
-    thread.
+    the call threads run, then joins them (docs/performance.md). With ``threads`` alone,
+    calls run one at a time (a server's request threads give concurrency); with ``calls``
+    alone, each has one runtime thread.
     """
 
     def __init__(
@@ -147,8 +175,9 @@ class ModelInferenceService:
         self._input = model_input.name
         _check_input_shape(model_input.shape, self.scaler, self.bundle.model_path)
         self.calls = calls or 1
+        # A call thread fewer than calls: the thread asking for the answers is the last one.
         self._pool = (
-            ThreadPoolExecutor(self.calls, thread_name_prefix="model-call")
+            ThreadPoolExecutor(self.calls - 1, thread_name_prefix="model-call")
             if self.calls > 1
             else None
         )
@@ -182,18 +211,21 @@ class ModelInferenceService:
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Probability for each window ``(n, L, F)``."""
-        return _joined([_answer(c) for c in self._start(len(windows), windows.__getitem__)])
+        return self._start(len(windows), windows.__getitem__).answers()
 
-    def _start(
-        self, n: int, windows: Callable[[slice], np.ndarray]
-    ) -> list[np.ndarray | Future[np.ndarray]]:
+    def _start(self, n: int, windows: Callable[[slice], np.ndarray]) -> ModelCalls:
         """Model calls on ``windows(part)`` for ``n`` windows, :data:`INFERENCE_BATCH` a call:
-        on the call threads (each gathering its windows when it runs, so a batch's windows are
-        never all held at once), or here, one after another, with a single call at a time."""
+        queued for the call threads (each gathering its windows when it runs, so a batch's
+        windows are never all held at once), or run here, one after another, with a single
+        call at a time."""
         parts = [slice(b, b + INFERENCE_BATCH) for b in range(0, n, INFERENCE_BATCH)]
+
+        def run(i: int) -> np.ndarray:
+            return self._call(windows, parts[i])
+
         if self._pool is not None:
-            return [self._pool.submit(self._call, windows, part) for part in parts]
-        return [self._call(windows, part) for part in parts]
+            return ModelCalls([self._pool.submit(run, i) for i in range(len(parts))], run)
+        return ModelCalls([run(i) for i in range(len(parts))], run)
 
     def _call(self, windows: Callable[[slice], np.ndarray], part: slice) -> np.ndarray:
         return self._run(windows(part))

@@ -71,10 +71,14 @@ class Scaler:
 
     def transform(self, features: np.ndarray) -> np.ndarray:
         """Model input rows, float32 (the model's input type)."""
-        scaled: np.ndarray = ((features - self.mean) / self.scale).astype(np.float32)
-        if self.encoding is None or self.encoding.width == 0:
-            return scaled
-        return np.concatenate([scaled, self.encoding.transform(features)], axis=1)
+        # Each part written into its columns of one array: no float32 copy of each joined.
+        inputs = np.empty((len(features), self.n_inputs), dtype=np.float32)
+        standard = np.subtract(features, self.mean)
+        np.divide(standard, self.scale, out=standard)
+        inputs[:, : len(self.mean)] = standard  # rounded to float32 once, as astype
+        if self.encoding is not None and self.encoding.width:
+            self.encoding.transform(features, out=inputs[:, len(self.mean) :])
+        return inputs
 
 
 @dataclass
