@@ -441,6 +441,21 @@ def test_a_jump_is_caught_where_ecef_x_is_zero() -> None:
     assert judge_point(point, last, 0) == (A, False)
 
 
+def test_a_streamed_jump_is_caught_where_ecef_x_is_near_the_last_altitude() -> None:
+    # Down 19.5 km in 0.1 s at a longitude where the new point's ECEF x is ~20 km, the last
+    # point's altitude: the point's altitude compared with the last (not its x) sees the jump.
+    lon = np.degrees(np.arccos(20e3 / (pymap3d.Ellipsoid.from_name("wgs84").semimajor_axis + 500)))
+    t, alt = np.array([2.0, 2.1]), np.array([20e3, 500.0])
+    x, y, z = (
+        np.asarray(c, dtype=np.float64)
+        for c in pymap3d.geodetic2ecef(np.zeros(2), np.full(2, lon), alt)
+    )
+    assert abs(x[1] - alt[0]) < 1.0
+    assert screen(t, alt, (x, y, z), np.array([0, 2]), NO_STATE).reason.tolist() == [0, A]
+    point, last = ((t[i], alt[i], x[i], y[i], z[i]) for i in (1, 0))
+    assert judge_point(point, last, 0) == (A, False)
+
+
 def test_a_challenge_track_after_a_long_gap_is_not_a_jump() -> None:
     # The challenge tracks move up to ~19 km/s in a straight line: 40 s of lost rows put the
     # next point ~750 km away, which is a gap, not a glitch.
