@@ -221,14 +221,11 @@ class ModelInferenceService:
         parts = [slice(b, b + INFERENCE_BATCH) for b in range(0, n, INFERENCE_BATCH)]
 
         def run(i: int) -> np.ndarray:
-            return self._call(windows, parts[i])
+            return self._run(windows(parts[i]))
 
         if self._pool is not None:
             return ModelCalls([self._pool.submit(run, i) for i in range(len(parts))], run)
         return ModelCalls([run(i) for i in range(len(parts))], run)
-
-    def _call(self, windows: Callable[[slice], np.ndarray], part: slice) -> np.ndarray:
-        return self._run(windows(part))
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         """One ONNX Runtime call's probabilities."""
